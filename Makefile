@@ -1,0 +1,32 @@
+# `make run`: the whole study (config/config.yaml). `make test`: the test suite.
+# Both create or reuse .venv with the pinned dependencies first.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+CORES ?= all
+CONFIG ?= config/config.yaml
+
+.PHONY: run test demo lint dag clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
+
+demo: $(STAMP)
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/tiny.yaml
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check onepixel tests workflow/scripts
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(VENV)/bin/snakemake --lint --configfile config/tiny.yaml
+
+dag: $(STAMP)
+	$(VENV)/bin/snakemake --configfile config/tiny.yaml --rulegraph | dot -Tsvg > rulegraph.svg

@@ -1,0 +1,91 @@
+"""Configuration checks: one message naming the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from onepixel.model import Architecture
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key(path) -> str:
+    parts = []
+    for p in path:
+        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
+    return "".join(parts) or "<top level>"
+
+
+def _fix(error: jsonschema.ValidationError) -> str:
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+        return f"remove or rename the unknown key; allowed keys here: {allowed}"
+    if error.validator == "enum":
+        return f"use one of {schema['enum']}"
+    if error.validator == "required":
+        return "add the missing key (see config/config.yaml for every key)"
+    bounds = {
+        k: schema[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in schema
+    }
+    if bounds:
+        return f"use a value within {bounds}"
+    if "type" in schema:
+        return f"use a value of type {schema['type']}"
+    return "see config/config.yaml and workflow/schemas/config.schema.yaml"
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Validate ``config`` in place against the schema and cross-field rules."""
+    dataset = config.get("dataset")
+    if isinstance(dataset, dict) and isinstance(dataset.get("length_min_by_size"), dict):
+        # YAML reads `32: 16` with an integer key; JSON schema wants strings.
+        dataset["length_min_by_size"] = {str(k): v for k, v in dataset["length_min_by_size"].items()}
+    validator = jsonschema.Draft7Validator(schema or load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        raise ConfigError(f"config key '{_key(error.absolute_path)}': {error.message}. Fix: {_fix(error)}")
+    low, high = config["dataset"]["positive_range_deg"]
+    if low > high:
+        raise ConfigError(
+            f"config key 'dataset.positive_range_deg': low {low} > high {high}. "
+            "Fix: give [low, high] with low <= high"
+        )
+    for key in config["dataset"].get("length_min_by_size", {}):
+        if not key.isdigit() or int(key) not in config["sizes"]:
+            raise ConfigError(
+                f"config key 'dataset.length_min_by_size.{key}': not one of sizes "
+                f"{config['sizes']}. Fix: use a size from 'sizes' as key"
+            )
+    for size in config["sizes"]:
+        length_min = (
+            config["dataset"].get("length_min_by_size", {}).get(str(size), config["dataset"]["length_min"])
+        )
+        if length_min > size - config["dataset"]["length_max_margin"]:
+            raise ConfigError(
+                f"config key 'dataset.length_min': {length_min} > D - length_max_margin "
+                f"for D={size}. Fix: lower dataset.length_min or remove {size} from sizes"
+            )
+        try:
+            Architecture.from_config(size, config["model"]).validate()
+        except ValueError as error:
+            raise ConfigError(f"config key 'model' / 'sizes': {error}") from None
+    return config
+
+
+def step_name(step: float) -> str:
+    """Wildcard spelling of an angle step: 0.5 -> '0.5', 1 -> '1.0'."""
+    return str(float(step))

@@ -1,0 +1,98 @@
+"""Atomic, validated reading and writing of result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import xarray as xr
+
+KIND_ATTR = "onepixel_kind"
+FORMAT_ATTR = "onepixel_format_version"
+FORMAT_VERSION = 1
+
+
+class ResultFileError(ValueError):
+    """A result file that is missing, corrupt, foreign or of the wrong kind."""
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename onto it on success.
+
+    On any error the temporary file is removed, so no half-written result is
+    ever left under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
+    """Write with zlib compression on every data variable, atomically."""
+    dataset = dataset.copy()
+    dataset.attrs[KIND_ATTR] = kind
+    dataset.attrs[FORMAT_ATTR] = FORMAT_VERSION
+    encoding = {}
+    for name, var in dataset.variables.items():
+        if var.ndim == 0 or var.dtype.kind in "OSU":
+            continue
+        # Booleans keep xarray's own encoding (int8 + dtype attribute), so
+        # they read back as bool.
+        encoding[name] = {"zlib": True, "complevel": 4}
+    with atomic_path(path) as tmp:
+        dataset.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+def read_netcdf(path, kind: str, required: tuple[str, ...] = ()) -> xr.Dataset:
+    """Open a result file, checking it is ours, of ``kind``, and complete."""
+    path = Path(path)
+    hint = f"delete it and rebuild it with `snakemake {path}`"
+    if not path.exists():
+        raise ResultFileError(f"{path}: file not found; build it with `snakemake {path}`")
+    try:
+        dataset = xr.load_dataset(path, engine="netcdf4")
+    except Exception as error:  # netCDF4 raises several unrelated types
+        raise ResultFileError(f"{path}: not a readable NetCDF file ({error}); {hint}") from None
+    found = dataset.attrs.get(KIND_ATTR)
+    if found != kind:
+        raise ResultFileError(
+            f"{path}: attribute {KIND_ATTR}={found!r}, expected {kind!r}: this is not "
+            f"an onepixel {kind} file; {hint}"
+        )
+    if dataset.attrs.get(FORMAT_ATTR) != FORMAT_VERSION:
+        raise ResultFileError(
+            f"{path}: {FORMAT_ATTR}={dataset.attrs.get(FORMAT_ATTR)!r}, this onepixel "
+            f"reads version {FORMAT_VERSION}; {hint}"
+        )
+    missing = [name for name in required if name not in dataset.variables]
+    if missing:
+        raise ResultFileError(f"{path}: missing variables {missing}; {hint}")
+    return dataset

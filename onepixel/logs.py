@@ -1,0 +1,54 @@
+"""Job logging: to the Snakemake log file and to stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def setup_logging(log_path=None) -> logging.Logger:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    for noisy in ("absl", "jax._src.xla_bridge"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return logging.getLogger("onepixel")
+
+
+def log_device(logger: logging.Logger) -> None:
+    import jax
+
+    devices = jax.devices()
+    logger.info("JAX %s on %s", jax.__version__, ", ".join(f"{d.platform}:{d.device_kind}" for d in devices))
+
+
+def run_stage(log_path, stage, *args, **kwargs) -> None:
+    """Run one workflow stage with logging; known input errors exit with one line."""
+    from onepixel.config import ConfigError
+    from onepixel.io import ResultFileError
+
+    logger = setup_logging(log_path)
+    log_device(logger)
+    try:
+        stage(*args, **kwargs)
+    except (ResultFileError, ConfigError) as error:
+        logger.error("%s", error)
+        sys.exit(1)
+
+
+def parse_result_path(path) -> tuple:
+    """(D, step[, seed]) from a result path such as .../D32_step1.0/seed3.nc."""
+    import re
+
+    match = re.search(r"D(\d+)_step(\d+\.\d+)(?:/seed(\d+))?", str(path))
+    if not match:
+        raise ValueError(f"cannot read D, step, seed from path {path}")
+    size, step, seed = match.groups()
+    key = (int(size), float(step))
+    return key + ((int(seed),) if seed is not None else ())

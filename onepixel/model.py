@@ -1,0 +1,108 @@
+"""The paper's CNN in Flax (Keras defaults: VALID padding, floor pooling).
+
+Conv 3x3 -> ReLU -> MaxPool 2 -> Conv 3x3 -> ReLU -> MaxPool 2 -> Dropout ->
+Dense -> ReLU -> Dense 2. The network returns logits; the paper's sigmoid is
+applied inside the loss, and classes are decided on logits because float32
+sigmoids saturate to 1.0 and make false ties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+@dataclass(frozen=True)
+class Architecture:
+    size: int
+    conv_channels: tuple[int, ...] = (32, 32)
+    kernel: int = 3
+    pool: int = 2
+    dense_units: int = 128
+    dropout: float = 0.25
+    n_classes: int = 2
+
+    @classmethod
+    def from_config(cls, size: int, model_cfg: dict) -> Architecture:
+        return cls(
+            size=size,
+            conv_channels=tuple(model_cfg["conv_channels"]),
+            kernel=model_cfg["kernel"],
+            pool=model_cfg["pool"],
+            dense_units=model_cfg["dense_units"],
+            dropout=model_cfg["dropout"],
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["conv_channels"] = list(self.conv_channels)
+        return d
+
+    def feature_sizes(self) -> list[int]:
+        """Spatial size after each conv+pool block (VALID conv, floor pool)."""
+        sizes, s = [], self.size
+        for _ in self.conv_channels:
+            s = (s - self.kernel + 1) // self.pool
+            sizes.append(s)
+        return sizes
+
+    def validate(self) -> None:
+        if self.feature_sizes()[-1] < 1:
+            raise ValueError(
+                f"model: D={self.size} is too small for {len(self.conv_channels)} conv "
+                f"blocks of kernel {self.kernel} and pool {self.pool}; use a larger D "
+                "or fewer model.conv_channels"
+            )
+
+
+def max_pool_floor(x: jax.Array, pool: int) -> jax.Array:
+    """Non-overlapping max pooling (stride = window, remainder dropped).
+
+    A max over strided slices: same values as ``nn.max_pool`` with VALID
+    padding, and a much cheaper gradient on XLA-CPU than ``reduce_window``.
+    """
+    h, w = x.shape[-3] // pool * pool, x.shape[-2] // pool * pool
+    x = x[..., :h, :w, :]
+    out = x[..., 0::pool, 0::pool, :]
+    for dy in range(pool):
+        for dx in range(pool):
+            if dy or dx:
+                out = jnp.maximum(out, x[..., dy::pool, dx::pool, :])
+    return out
+
+
+class OnePixelCNN(nn.Module):
+    arch: Architecture
+
+    @nn.compact
+    def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+        """images: (batch, D, D) in {0, 1}; returns logits (batch, n_classes)."""
+        x = images.astype(jnp.float32)[..., None]
+        for channels in self.arch.conv_channels:
+            x = nn.Conv(channels, (self.arch.kernel, self.arch.kernel), padding="VALID")(x)
+            x = max_pool_floor(nn.relu(x), self.arch.pool)
+        x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)
+        x = x.reshape(x.shape[0], -1)
+        x = nn.relu(nn.Dense(self.arch.dense_units)(x))
+        return nn.Dense(self.arch.n_classes)(x)
+
+
+def init_params(arch: Architecture, key: jax.Array):
+    model = OnePixelCNN(arch)
+    return model.init(key, jnp.zeros((1, arch.size, arch.size), jnp.float32))["params"]
+
+
+def param_count(params) -> int:
+    return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))
+
+
+def margin(logits: jax.Array) -> jax.Array:
+    """Logit margin of class 1 over class 0; > 0 means class 1."""
+    return logits[..., 1] - logits[..., 0]
+
+
+def predict(logits: jax.Array) -> jax.Array:
+    return (margin(logits) > 0).astype(jnp.int8)

@@ -1,0 +1,149 @@
+"""Stage 3: exhaustive one-pixel flip search.
+
+``plain_flip_margins`` is the reference: it flips each pixel of each image and
+runs the full forward pass on the flipped image. Faster searches must agree
+with it and are tested against it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from onepixel.io import read_netcdf, write_netcdf
+from onepixel.model import Architecture, OnePixelCNN, margin
+from onepixel.provenance import provenance_attrs
+
+log = logging.getLogger(__name__)
+
+SEARCH_KIND = "search"
+SEARCH_VARIABLES = ("margin", "adversarial", "base_margin", "label", "angle", "length")
+
+
+def make_plain_flip_fn(arch: Architecture):
+    """Jitted fn(params, images, image_idx, pixel_idx) -> margins of flipped images.
+
+    Each candidate k is image ``image_idx[k]`` with pixel ``pixel_idx[k]``
+    (row-major) flipped 0 <-> 1; the batch is vmapped over candidates.
+    """
+    model = OnePixelCNN(arch)
+    size = arch.size
+
+    def flip_one(image, pixel):
+        row, col = pixel // size, pixel % size
+        return image.at[row, col].set(1.0 - image[row, col])
+
+    @jax.jit
+    def flip_margins(params, images, image_idx, pixel_idx):
+        flipped = jax.vmap(flip_one)(images[image_idx], pixel_idx)
+        return margin(model.apply({"params": params}, flipped))
+
+    return flip_margins
+
+
+def plain_flip_margins(
+    arch: Architecture,
+    params,
+    images: np.ndarray,
+    chunk_candidates: int = 8192,
+    progress_seconds: float = 30.0,
+) -> np.ndarray:
+    """Margins (N, D, D) of every single-pixel flip, by full forward passes."""
+    n, size = len(images), arch.size
+    n_pixels = size * size
+    total = n * n_pixels
+    flip_margins = make_plain_flip_fn(arch)
+    images_dev = jnp.asarray(images, jnp.float32)
+    out = np.empty(total, np.float32)
+    started = last_report = time.perf_counter()
+    for start in range(0, total, chunk_candidates):
+        # Fixed-size chunks (the tail padded with candidate 0) compile once.
+        candidates = np.arange(start, start + chunk_candidates) % total
+        chunk = flip_margins(params, images_dev, candidates // n_pixels, candidates % n_pixels)
+        stop = min(start + chunk_candidates, total)
+        out[start:stop] = np.asarray(chunk)[: stop - start]
+        now = time.perf_counter()
+        if now - last_report > progress_seconds or stop == total:
+            last_report = now
+            rate = stop / (now - started)
+            log.info(
+                "search: %d / %d candidates (%.1f%%), %.0f candidates/s, ETA %.0f s",
+                stop,
+                total,
+                100 * stop / total,
+                rate,
+                (total - stop) / rate,
+            )
+    return out.reshape(n, size, size)
+
+
+def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
+    from onepixel.train import full_set_margins, make_margin_fn
+
+    return full_set_margins(make_margin_fn(arch), params, images.astype(np.float32))
+
+
+def search_dataset(
+    dataset: xr.Dataset,
+    image_indices: np.ndarray,
+    flip_margins: np.ndarray,
+    base: np.ndarray,
+    config: dict,
+    **attrs,
+) -> xr.Dataset:
+    """The flip cube as xarray: (image, row, col) with per-image coordinates."""
+    labels = dataset["label"].values[image_indices]
+    adversarial = (flip_margins > 0) != labels.astype(bool)[:, None, None]
+    sub = dataset.isel(image=image_indices)
+    ds = xr.Dataset(
+        data_vars={
+            "margin": (("image", "row", "col"), flip_margins.astype(np.float32)),
+            "adversarial": (("image", "row", "col"), adversarial),
+            "base_margin": ("image", base.astype(np.float32)),
+            "n_adversarial": ("image", adversarial.sum(axis=(1, 2)).astype(np.int32)),
+        },
+        coords={
+            "image": sub["image"].values,
+            "row": sub["row"].values,
+            "col": sub["col"].values,
+            "label": ("image", labels),
+            "angle": ("image", sub["rep_angle"].values),
+            "length": ("image", sub["rep_length"].values),
+        },
+    )
+    meta = {
+        "margin": ("logit margin (class 1 minus class 0) after flipping this pixel", "1"),
+        "adversarial": ("flipped image is classified differently from the image's label", "1"),
+        "base_margin": ("logit margin of the unflipped image", "1"),
+        "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
+        "image": ("index of the image in the dataset file", "1"),
+        "row": ("flipped pixel row", "px"),
+        "col": ("flipped pixel column", "px"),
+        "label": ("true class of the image", "1"),
+        "angle": ("representative generating angle", "degree"),
+        "length": ("representative generating length", "px"),
+    }
+    for name, (long_name, units) in meta.items():
+        ds[name].attrs.update(long_name=long_name, units=units)
+    n_candidates = int(adversarial.size)
+    ds.attrs.update(
+        provenance_attrs(config, **attrs),
+        n_candidates=n_candidates,
+        n_adversarial=int(adversarial.sum()),
+        adversarial_rate=float(adversarial.sum() / max(n_candidates, 1)),
+        n_base_errors=int(((base > 0) != labels.astype(bool)).sum()),
+    )
+    return ds
+
+
+def write_search(ds: xr.Dataset, path) -> None:
+    write_netcdf(ds, path, SEARCH_KIND)
+
+
+def read_search(path) -> xr.Dataset:
+    return read_netcdf(path, SEARCH_KIND, SEARCH_VARIABLES)

@@ -1,0 +1,15 @@
+rule make_dataset:
+    output:
+        dataset="results/datasets/D{D}_step{step}.nc",
+    log:
+        "logs/dataset/D{D}_step{step}.log",
+    benchmark:
+        "benchmarks/dataset/D{D}_step{step}.tsv"
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/make_dataset.py"

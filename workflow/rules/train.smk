@@ -1,0 +1,19 @@
+rule train_model:
+    input:
+        dataset="results/datasets/D{D}_step{step}.nc",
+    output:
+        params="results/models/D{D}_step{step}/seed{seed}/params.msgpack",
+        history="results/models/D{D}_step{step}/seed{seed}/history.csv",
+        summary="results/models/D{D}_step{step}/seed{seed}/summary.json",
+    log:
+        "logs/train/D{D}_step{step}_seed{seed}.log",
+    benchmark:
+        "benchmarks/train/D{D}_step{step}_seed{seed}.tsv"
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    script:
+        "../scripts/train_model.py"

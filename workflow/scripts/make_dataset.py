@@ -1,0 +1,16 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from onepixel.logs import run_stage  # noqa: E402
+from onepixel.stages import make_dataset  # noqa: E402
+
+run_stage(
+    snakemake.log[0],
+    make_dataset,
+    int(snakemake.wildcards.D),
+    float(snakemake.wildcards.step),
+    snakemake.config,
+    snakemake.output.dataset,
+)

@@ -1,0 +1,16 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from onepixel.analysis import make_summary  # noqa: E402
+from onepixel.logs import run_stage  # noqa: E402
+
+run_stage(
+    snakemake.log[0],
+    make_summary,
+    snakemake.input.dataset,
+    snakemake.input.cube,
+    snakemake.config,
+    snakemake.output.summary,
+)

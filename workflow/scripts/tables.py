@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from onepixel.analysis import write_tables  # noqa: E402
+from onepixel.logs import parse_result_path, run_stage  # noqa: E402
+
+
+def keyed(paths):
+    return {parse_result_path(p): p for p in paths}
+
+
+run_stage(
+    snakemake.log[0],
+    write_tables,
+    keyed(snakemake.input.datasets),
+    keyed(snakemake.input.summaries),
+    keyed(snakemake.input.training),
+    snakemake.input.paper,
+    snakemake.config,
+    dict(snakemake.output.items()),
+)
