@@ -55,7 +55,7 @@ def segment_distance(size: int, length: int, angle_deg: float) -> np.ndarray:
     along = np.clip(x * ux + y * uy, -length / 2, length / 2)
     distance = np.hypot(x - along * ux, y - along * uy)
     # Rounding removes float noise so mirrored pixels decide identically.
-    return np.round(distance, 9) < SEGMENT_HALF_WIDTH
+    return np.round(distance, 9) <= SEGMENT_HALF_WIDTH
 
 
 def rasterize(size: int, length: int, angle_deg: float, method: str) -> np.ndarray:

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from onepixel.checkpoint import load_params, save_params
+from onepixel.dataset import build_dataset, read_dataset, write_dataset
+from onepixel.io import ResultFileError, atomic_path, write_netcdf
+from onepixel.model import Architecture, init_params
+
+
+def test_dataset_netcdf_round_trip_keeps_values_and_attributes(tmp_path, config):
+    ds = build_dataset(16, 4.0, config)
+    path = tmp_path / "d.nc"
+    write_dataset(ds, path)
+    back = read_dataset(path)
+    for name in ds.variables:
+        np.testing.assert_array_equal(back[name].values, ds[name].values)
+        assert back[name].dtype == ds[name].dtype, name
+        assert back[name].attrs.get("long_name") == ds[name].attrs.get("long_name")
+    assert back["ambiguous"].dtype == bool
+    assert json.loads(back.attrs["onepixel_config"]) == json.loads(ds.attrs["onepixel_config"])
+    assert back.attrs["onepixel_git_commit"]
+    assert "jax" in json.loads(back.attrs["onepixel_versions"])
+    assert back["images"].encoding.get("zlib") is True
+
+
+def test_same_config_same_dataset_file_content(tmp_path, config):
+    a, b = build_dataset(16, 4.0, config), build_dataset(16, 4.0, config)
+    xr.testing.assert_identical(a, b)
+
+
+def test_corrupt_file_fails_with_one_clear_message(tmp_path):
+    path = tmp_path / "D16_step2.0.nc"
+    path.write_bytes(b"this is not netcdf")
+    with pytest.raises(ResultFileError, match="not a readable NetCDF file.*rebuild"):
+        read_dataset(path)
+
+
+def test_foreign_netcdf_is_refused(tmp_path):
+    path = tmp_path / "foreign.nc"
+    xr.Dataset({"x": ("a", np.arange(3))}).to_netcdf(path)
+    with pytest.raises(ResultFileError, match="not an onepixel dataset file"):
+        read_dataset(path)
+    other_kind = tmp_path / "other.nc"
+    write_netcdf(xr.Dataset({"x": ("a", np.arange(3))}), other_kind, "search")
+    with pytest.raises(ResultFileError, match="expected 'dataset'"):
+        read_dataset(other_kind)
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out.nc"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_round_trip_and_foreign_architecture(tmp_path):
+    import jax
+
+    arch = Architecture(16)
+    params = init_params(arch, jax.random.key(0))
+    path = tmp_path / "params.msgpack"
+    save_params(params, path)
+    back = load_params(path, arch)
+    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(back), strict=False):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ResultFileError, match="does not match the configured architecture"):
+        load_params(path, Architecture(32))
+    with pytest.raises(ResultFileError, match="does not match the configured architecture"):
+        load_params(path, Architecture(16, dense_units=64))
+    path.write_bytes(b"\x00garbage")
+    with pytest.raises(ResultFileError, match="not a readable checkpoint"):
+        load_params(path, arch)
