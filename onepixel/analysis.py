@@ -13,7 +13,7 @@ import xarray as xr
 
 from onepixel.checkpoint import load_summary
 from onepixel.dataset import build_dataset, read_dataset
-from onepixel.io import read_netcdf, write_json, write_netcdf, write_text
+from onepixel.io import annotate, read_netcdf, write_json, write_netcdf, write_text
 from onepixel.provenance import provenance_attrs
 from onepixel.search import read_search
 
@@ -72,8 +72,7 @@ def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
         "angle": ("line angle", "degree"),
         "image_angle": ("representative angle of the image", "degree"),
     }
-    for name, (long_name, units) in meta.items():
-        summary[name].attrs.update(long_name=long_name, units=units)
+    annotate(summary, meta)
     for key in (
         "size",
         "angle_step",

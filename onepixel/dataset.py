@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import xarray as xr
 
-from onepixel.io import read_netcdf, write_netcdf
+from onepixel.io import annotate, read_netcdf, write_netcdf
 from onepixel.provenance import provenance_attrs
 from onepixel.raster import rasterize
 
@@ -123,8 +123,7 @@ def annotate_dataset(ds: xr.Dataset) -> None:
         "rep_length": ("representative generating length", "px"),
         "angle_label": ("class of every image generated at this angle", "1"),
     }
-    for name, (long_name, units) in meta.items():
-        ds[name].attrs.update(long_name=long_name, units=units)
+    annotate(ds, meta)
 
 
 def write_dataset(ds: xr.Dataset, path) -> None:

@@ -55,6 +55,12 @@ def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def annotate(dataset: xr.Dataset, meta: dict[str, tuple[str, str]]) -> None:
+    """Set ``long_name`` and ``units`` from {name: (long_name, units)}."""
+    for name, (long_name, units) in meta.items():
+        dataset[name].attrs.update(long_name=long_name, units=units)
+
+
 def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
     """Write with zlib compression on every data variable, atomically."""
     dataset = dataset.copy()

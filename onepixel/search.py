@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from onepixel.io import read_netcdf, write_netcdf
+from onepixel.io import annotate, read_netcdf, write_netcdf
 from onepixel.model import Architecture, OnePixelCNN, margin
 from onepixel.provenance import provenance_attrs
 
@@ -128,8 +128,7 @@ def search_dataset(
         "angle": ("representative generating angle", "degree"),
         "length": ("representative generating length", "px"),
     }
-    for name, (long_name, units) in meta.items():
-        ds[name].attrs.update(long_name=long_name, units=units)
+    annotate(ds, meta)
     n_candidates = int(adversarial.size)
     ds.attrs.update(
         provenance_attrs(config, **attrs),
