@@ -82,6 +82,70 @@ def plain_flip_margins(
     return out.reshape(n, size, size)
 
 
+def recheck_near_zero(
+    arch: Architecture, params, images: np.ndarray, margins: np.ndarray, threshold: float
+) -> int:
+    """Replace margins with |margin| < threshold by plain forward passes, in place.
+
+    The fast search sums the same terms in another order, so a margin within
+    float rounding of 0 could flip sign; the plain pass is the reference.
+    Returns how many candidates were re-checked.
+    """
+    flat = margins.reshape(-1)
+    near = np.flatnonzero(np.abs(flat) < threshold)
+    if near.size == 0:
+        return 0
+    n_pixels = arch.size * arch.size
+    flip_margins = make_plain_flip_fn(arch)
+    images_dev = jnp.asarray(images, jnp.float32)
+    chunk = 1024
+    for start in range(0, near.size, chunk):
+        part = near[start : start + chunk]
+        padded = np.resize(part, chunk)  # fixed shape: one compile
+        values = np.asarray(flip_margins(params, images_dev, padded // n_pixels, padded % n_pixels))
+        flat[part] = values[: part.size]
+    return int(near.size)
+
+
+def flip_margins(
+    arch: Architecture, params, images: np.ndarray, search_cfg: dict
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Margins (N, D, D) of every flip and base margins (N,), by the configured method.
+
+    Returns also what was done (method used, candidates re-checked, timings).
+    """
+    from onepixel.fastsearch import FastSearchStats, fast_flip_margins, fast_path_problem
+
+    method = search_cfg["method"]
+    info: dict = {"search_method": method}
+    if method == "fast":
+        problem = fast_path_problem(arch, params)
+        if problem is not None:
+            log.warning("fast search does not cover this network (%s): using the plain search", problem)
+            method = "plain"
+    started = time.perf_counter()
+    if method == "fast":
+        stats = FastSearchStats()
+        margins, base = fast_flip_margins(arch, params, images, stats=stats)
+        rechecked = recheck_near_zero(arch, params, images, margins, search_cfg["recheck_below"])
+        log.info(
+            "re-checked %d candidates with |margin| < %g by a plain forward pass",
+            rechecked,
+            search_cfg["recheck_below"],
+        )
+        info.update(
+            n_rechecked=rechecked,
+            unique_window_pixel_pairs=stats.unique_pairs,
+            dedup_factor=stats.dedup_factor,
+        )
+    else:
+        margins = plain_flip_margins(arch, params, images, search_cfg["chunk_candidates"])
+        base = base_margins(arch, params, images)
+        info["n_rechecked"] = 0
+    info.update(search_method_used=method, search_seconds=time.perf_counter() - started)
+    return margins, base, info
+
+
 def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
     from onepixel.train import full_set_margins, make_margin_fn
 

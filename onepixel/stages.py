@@ -15,7 +15,7 @@ from onepixel.dataset import build_dataset, read_dataset, selected_images, write
 from onepixel.io import ResultFileError, write_json, write_text
 from onepixel.model import Architecture, init_params, param_count
 from onepixel.provenance import git_commit, package_versions
-from onepixel.search import base_margins, plain_flip_margins, search_dataset, write_search
+from onepixel.search import flip_margins, search_dataset, write_search
 from onepixel.train import train
 
 log = logging.getLogger("onepixel")
@@ -148,10 +148,8 @@ def run_search(
         len(images) * size * size,
         config["search"]["method"],
     )
-    started = time.perf_counter()
-    margins = plain_flip_margins(arch, params, images, config["search"]["chunk_candidates"])
-    seconds = time.perf_counter() - started
-    base = base_margins(arch, params, images)
+    margins, base, info = flip_margins(arch, params, images, config["search"])
+    seconds = info["search_seconds"]
     cube = search_dataset(
         ds,
         chosen,
@@ -161,8 +159,7 @@ def run_search(
         size=size,
         angle_step=step,
         seed=seed,
-        search_method=config["search"]["method"],
-        search_seconds=seconds,
+        **info,
         reached_full_accuracy=int(summary["reached_full_accuracy"]),
         training_accuracy=summary["final_accuracy"],
     )

@@ -1,0 +1,209 @@
+"""Side-by-side benchmarks: ``python -m onepixel.benchmark {search,train} --help``.
+
+Each measurement runs in its own child process, so the peak memory printed is
+that method's alone (``ru_maxrss`` of the child: JAX runtime + data + method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_config(path: str) -> dict:
+    from onepixel.config import validate_config
+
+    return validate_config(yaml.safe_load(Path(path).read_text()))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- search ---
+
+
+def _search_child(args) -> dict:
+    """Runs one method on the prepared network; prints a JSON line."""
+    from onepixel.checkpoint import load_params
+    from onepixel.fastsearch import FastSearchStats, fast_flip_margins
+    from onepixel.model import Architecture
+    from onepixel.search import make_plain_flip_fn
+
+    work = Path(args.work)
+    arch = Architecture(args.size)
+    params = load_params(work / "params.msgpack", arch)
+    images = np.load(work / "images.npy").astype(np.float32)
+    sample = np.load(work / "sample.npy")
+    n_pixels = args.size * args.size
+    result: dict = {}
+    if args.child == "plain":
+        fn = make_plain_flip_fn(arch)
+        images_dev = __import__("jax").numpy.asarray(images)
+        chunk = args.plain_chunk
+        # Compile outside the timing, as a long search amortises it.
+        fn(params, images_dev, sample[:chunk] // n_pixels, sample[:chunk] % n_pixels).block_until_ready()
+        margins = []
+        started = time.perf_counter()
+        for start in range(0, len(sample), chunk):
+            part = sample[start : start + chunk]
+            margins.append(np.asarray(fn(params, images_dev, part // n_pixels, part % n_pixels)))
+        seconds = time.perf_counter() - started
+        np.save(work / "plain_margins.npy", np.concatenate(margins))
+        result.update(candidates=len(sample), seconds=seconds)
+    else:
+        # Warm-up on a few images compiles the common shapes, as for plain.
+        fast_flip_margins(arch, params, images[:8], progress_seconds=1e9)
+        stats = FastSearchStats()
+        started = time.perf_counter()
+        margins, _ = fast_flip_margins(arch, params, images, stats=stats, progress_seconds=1e9)
+        seconds = time.perf_counter() - started
+        plain = np.load(work / "plain_margins.npy")
+        fast = margins.reshape(-1)[sample]
+        result.update(
+            candidates=int(margins.size),
+            seconds=seconds,
+            unique_pairs=stats.unique_pairs,
+            dedup=stats.dedup_factor,
+            profile={
+                "base forward": stats.seconds_base,
+                "window changes": stats.seconds_changes,
+                "candidate margins": stats.seconds_margins,
+                "window dedup": stats.seconds_dedup,
+            },
+            max_abs_diff=float(np.abs(fast - plain).max()),
+            decisions_differ=int(((fast > 0) != (plain > 0)).sum()),
+        )
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+    return result
+
+
+def _prepare_network(size: int, step: float, config: dict, work: Path, args) -> tuple[int, str]:
+    """Dataset images and a network for one D; returns (N, where the net came from)."""
+    from onepixel.checkpoint import load_params, save_params
+    from onepixel.dataset import build_dataset, selected_images
+    from onepixel.model import Architecture
+    from onepixel.train import train
+
+    ds = build_dataset(size, step, config)
+    chosen = selected_images(ds, True)
+    images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
+    arch = Architecture(size)
+    trained = Path(args.models) / f"D{size}_step{step}" / "seed0" / "params.msgpack"
+    if trained.exists():
+        params, origin = load_params(trained, arch), str(trained)
+    else:
+        cfg = {**config["training"], "max_epochs": args.train_epochs}
+        params = train(images, labels, arch, cfg, seed=0).params
+        origin = f"trained here for <= {args.train_epochs} epoch(s)"
+    save_params(params, work / "params.msgpack")
+    np.save(work / "images.npy", images.astype(np.uint8))
+    rng = np.random.default_rng(size)
+    sample = rng.choice(len(images) * size * size, args.plain_candidates, replace=False)
+    np.save(work / "sample.npy", sample)
+    return len(images), origin
+
+
+def _run_child(method: str, size: int, work: Path, args) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "onepixel.benchmark",
+        "search",
+        "--child",
+        method,
+        "--size",
+        str(size),
+        "--work",
+        str(work),
+        "--plain-chunk",
+        str(args.plain_chunk),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def benchmark_search(args) -> None:
+    if args.child:
+        _search_child(args)
+        return
+    config = load_config(args.config)
+    rows = []
+    print(
+        f"fast vs plain exhaustive flip search, angle step {args.step}, "
+        f"plain timed on {args.plain_candidates} random candidates, fast on all",
+        flush=True,
+    )
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            n, origin = _prepare_network(size, args.step, config, work, args)
+            plain = _run_child("plain", size, work, args)
+            fast = _run_child("fast", size, work, args)
+        plain_rate = plain["candidates"] / plain["seconds"]
+        fast_rate = fast["candidates"] / fast["seconds"]
+        rows.append((size, n, fast["candidates"], plain_rate, fast_rate, fast, plain))
+        profile = ", ".join(f"{k} {v:.1f} s" for k, v in fast["profile"].items())
+        print(
+            f"D={size}: N={n}, network {origin}\n"
+            f"  plain {plain_rate:,.0f} cand/s (peak {plain['peak_rss_mb']:,.0f} MB); "
+            f"fast {fast_rate:,.0f} cand/s over {fast['candidates']:,} candidates in "
+            f"{fast['seconds']:.1f} s (peak {fast['peak_rss_mb']:,.0f} MB); "
+            f"ratio {fast_rate / plain_rate:,.0f}x\n"
+            f"  dedup {fast['dedup']:.1f}x; fast profile: {profile}; on the plain sample: "
+            f"max |margin diff| {fast['max_abs_diff']:.2e}, decisions differ {fast['decisions_differ']}",
+            flush=True,
+        )
+    print()
+    print(
+        "| D | N | candidates | plain cand/s | fast cand/s | ratio | fast s | dedup "
+        "| peak MB plain / fast | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for size, n, cands, pr, fr, fast, plain in rows:
+        print(
+            f"| {size} | {n} | {cands:,} | {pr:,.0f} | {fr:,.0f} | {fr / pr:,.0f}x | {fast['seconds']:.1f} | "
+            f"{fast['dedup']:.1f}x | {plain['peak_rss_mb']:,.0f} / {fast['peak_rss_mb']:,.0f} | "
+            f"{fast['max_abs_diff']:.1e} |"
+        )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m onepixel.benchmark", description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    search = sub.add_parser("search", help="fast vs plain flip search per D")
+    search.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    search.add_argument("--step", type=float, default=0.5)
+    search.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    search.add_argument(
+        "--models",
+        default=str(REPO / "results" / "models"),
+        help="use <models>/D{D}_step{step}/seed0 when it exists",
+    )
+    search.add_argument(
+        "--train-epochs", type=int, default=1, help="epochs to train a network where no trained one exists"
+    )
+    search.add_argument("--plain-candidates", type=int, default=16384)
+    search.add_argument("--plain-chunk", type=int, default=1024)
+    search.add_argument("--child", choices=["plain", "fast"], help=argparse.SUPPRESS)
+    search.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    search.add_argument("--work", help=argparse.SUPPRESS)
+    search.set_defaults(func=benchmark_search)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
