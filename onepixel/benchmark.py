@@ -28,6 +28,16 @@ def load_config(path: str) -> dict:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory.
+
+    VmHWM (Linux) is per address space, so a child started by fork + exec
+    does not inherit its parent's peak as ``ru_maxrss`` does.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
