@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 CONFIG ?= config/config.yaml
 
-.PHONY: run test demo lint dag clean
+.PHONY: run test demo lint dag clean bench-search
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,6 @@ lint: $(STAMP)
 
 dag: $(STAMP)
 	$(VENV)/bin/snakemake --configfile config/tiny.yaml --rulegraph | dot -Tsvg > rulegraph.svg
+
+bench-search: $(STAMP)
+	$(VENV)/bin/python -m onepixel.benchmark search
