@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint --configfile config/tiny.yaml
 
 dag: $(STAMP)
-	$(VENV)/bin/snakemake --configfile config/tiny.yaml --rulegraph | dot -Tsvg > rulegraph.svg
+	$(VENV)/bin/snakemake --configfile config/tiny.yaml --rulegraph | dot -Tsvg > workflow/report/rulegraph.svg
 
 bench-search: $(STAMP)
 	$(VENV)/bin/python -m onepixel.benchmark search

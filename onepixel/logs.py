@@ -22,10 +22,19 @@ def setup_logging(log_path=None) -> logging.Logger:
 
 
 def log_device(logger: logging.Logger) -> None:
+    import os
+
     import jax
 
     devices = jax.devices()
-    logger.info("JAX %s on %s", jax.__version__, ", ".join(f"{d.platform}:{d.device_kind}" for d in devices))
+    # What the scheduler granted (SLURM sets it for --gpus jobs) next to what JAX uses.
+    granted = os.environ.get("CUDA_VISIBLE_DEVICES")
+    logger.info(
+        "JAX %s on %s%s",
+        jax.__version__,
+        ", ".join(f"{d.platform}:{d.device_kind}" for d in devices),
+        f" (CUDA_VISIBLE_DEVICES={granted})" if granted is not None else "",
+    )
 
 
 def run_stage(log_path, stage, *args, **kwargs) -> None:

@@ -1,4 +1,7 @@
 import copy
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,42 @@ def trained_d16(tiny_config):
         ds["images"].values[chosen], ds["label"].values[chosen], arch, tiny_config["training"], seed=0
     )
     return ds, chosen, arch, result
+
+
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "resources", "onepixel", "envs", "profiles")
+
+
+def snakemake(cwd, *args, timeout=900, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def copy_workflow(work: Path) -> Path:
+    """The workflow's files in a fresh directory (results and logs stay there)."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, work / name)
+    return work
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture(scope="session")
+def tiny_study(workdir):
+    """The tiny study run locally with `snakemake --cores 2`."""
+    run = snakemake(workdir, "--cores", "2", "--configfile", "config/tiny.yaml")
+    assert run.returncode == 0, run.stderr[-5000:]
+    return workdir, yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

@@ -3,9 +3,6 @@
 import csv
 import json
 import re
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,19 +12,7 @@ from onepixel.analysis import read_summary
 from onepixel.dataset import read_dataset
 from onepixel.search import read_search
 
-from .conftest import REPO
-
-WORKFLOW_FILES = ("Snakefile", "workflow", "config", "resources", "onepixel", "envs")
-
-
-def snakemake(cwd, *args, timeout=900):
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from .conftest import REPO, copy_workflow, snakemake
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -36,19 +21,13 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    work = tmp_path_factory.mktemp("study")
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, work / name)
-    return work
+def plan_dir(tmp_path_factory):
+    """A clean copy for dry runs (the tiny study's copy has results in it)."""
+    return copy_workflow(tmp_path_factory.mktemp("plan"))
 
 
-def test_default_config_plans_the_paper_study(workdir):
-    run = snakemake(workdir, "-n", "--cores", "2")
+def test_default_config_plans_the_paper_study(plan_dir):
+    run = snakemake(plan_dir, "-n", "--cores", "2")
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout)
     assert counts["make_dataset"] == 15
@@ -58,8 +37,8 @@ def test_default_config_plans_the_paper_study(workdir):
     assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
 
 
-def test_one_result_file_plans_only_what_it_needs(workdir):
-    run = snakemake(workdir, "-n", "--cores", "2", "results/search/D32_step1.0/seed3.nc")
+def test_one_result_file_plans_only_what_it_needs(plan_dir):
+    run = snakemake(plan_dir, "-n", "--cores", "2", "results/search/D32_step1.0/seed3.nc")
     assert run.returncode == 0, run.stderr
     assert job_counts(run.stdout) == {
         "make_dataset": 1,
@@ -69,21 +48,14 @@ def test_one_result_file_plans_only_what_it_needs(workdir):
     }
 
 
-def test_bad_config_fails_before_any_job(workdir, tmp_path):
+def test_bad_config_fails_before_any_job(plan_dir, tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
     cfg["search"]["chunk_candidates"] = 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    run = snakemake(workdir, "-n", "--cores", "1", "--configfile", str(bad))
+    run = snakemake(plan_dir, "-n", "--cores", "1", "--configfile", str(bad))
     assert run.returncode != 0
     assert "config key 'search.chunk_candidates'" in run.stderr + run.stdout
-
-
-@pytest.fixture(scope="module")
-def tiny_study(workdir):
-    run = snakemake(workdir, "--cores", "2", "--configfile", "config/tiny.yaml")
-    assert run.returncode == 0, run.stderr[-5000:]
-    return workdir, yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
 
 
 def read_csv(path):
@@ -162,3 +134,17 @@ def test_rebuilding_one_file_reproduces_it(tiny_study):
     assert (model_dir / "params.msgpack").read_bytes() == params_before
     after = read_search(target)
     np.testing.assert_array_equal(after["margin"].values, before["margin"].values)
+
+
+def test_report_has_every_figure_and_table_with_captions(tiny_study):
+    work, _ = tiny_study
+    run = snakemake(work, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (work / "results" / "report.html").read_text()
+    for name in ("fig2_examples", "fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
+        assert f"{name}.png" in html
+    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous"):
+        assert f"{name}.csv" in html
+    # Captions from workflow/report/*.rst, the per-figure one rendered by wildcard.
+    for caption in ("Fig. 4.", "Fig. 5.", "Fig. 6.", "Table 1.", "Ambiguous images", "Training summary"):
+        assert caption in html

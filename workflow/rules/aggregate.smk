@@ -1,4 +1,14 @@
 SUMMARIES = "results/summaries/D{D}_step{step}/seed{seed}.nc"
+
+
+# Aggregation and plotting are quick: on a cluster they run on the submit host.
+localrules:
+    tables,
+    figure2_examples,
+    figure3_adversarial,
+    figures_from_summaries,
+
+
 FIRST = dict(D=SIZES[0], step=STEPS[0], seed=SEEDS[0])
 
 
@@ -70,8 +80,7 @@ rule figures_from_summaries:
     input:
         summaries=per_seed_paths(SUMMARIES),
     output:
-        png="results/figures/{figure}.png",
-        pdf="results/figures/{figure}.pdf",
+        **figure_paths("{figure}", caption="figures.rst"),
     log:
         "logs/aggregate/{figure}.log",
     wildcard_constraints:

@@ -13,6 +13,10 @@ STEPS = [step_name(s) for s in config["angle_steps"]]
 SEEDS = config["seeds"]
 COMBOS = [(d, s) for d in SIZES for s in STEPS]
 CPU_ENV = "../../envs/onepixel-cpu.yaml"
+# Report captions, by absolute path: report() resolves them from the top Snakefile.
+REPORT_DIR = Path(workflow.basedir) / "workflow" / "report"
+# Training and search: the CUDA env on GPU clusters (`--config accelerator=cuda`).
+ACCELERATOR_ENV = "../../envs/onepixel-{}.yaml".format(config.get("accelerator", "cpu"))
 
 
 wildcard_constraints:
@@ -30,7 +34,11 @@ def per_seed_paths(pattern):
 
 
 TABLES = {
-    name: f"results/tables/{name}.csv"
+    name: report(
+        f"results/tables/{name}.csv",
+        caption=str(REPORT_DIR / f"{name}.rst"),
+        category="Tables",
+    )
     for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous")
 }
 FIGURES = [
@@ -42,13 +50,19 @@ FIGURES = [
 ]
 
 
-def figure_paths(name):
+def figure_paths(name, caption=None):
     return {
-        "png": f"results/figures/{name}.png",
+        "png": report(
+            f"results/figures/{name}.png",
+            caption=str(REPORT_DIR / (caption or f"{name}.rst")),
+            category="Figures",
+        ),
         "pdf": f"results/figures/{name}.pdf",
     }
 
 
 def all_outputs():
-    figures = [p for name in FIGURES for p in figure_paths(name).values()]
-    return list(TABLES.values()) + ["results/tables/provenance.json"] + figures
+    # Plain paths: the report flags (and captions) belong to the rules' outputs.
+    figures = [str(p) for name in FIGURES for p in figure_paths(name).values()]
+    tables = [str(p) for p in TABLES.values()]
+    return tables + ["results/tables/provenance.json"] + figures

@@ -10,7 +10,7 @@ rule flip_search:
     benchmark:
         "benchmarks/search/D{D}_step{step}_seed{seed}.tsv"
     conda:
-        CPU_ENV
+        ACCELERATOR_ENV
     threads: 1
     resources:
         mem_mb=8000,

@@ -10,7 +10,7 @@ rule train_model:
     benchmark:
         "benchmarks/train/D{D}_step{step}_seed{seed}.tsv"
     conda:
-        CPU_ENV
+        ACCELERATOR_ENV
     threads: 1
     resources:
         mem_mb=4000,

@@ -1,0 +1,149 @@
+"""The tiny study through `snakemake --profile` on a real single-node SLURM.
+
+tests/slurm/local_slurm.sh brings up munge, MariaDB, slurmdbd, slurmctld and
+slurmd (one node with a fake GPU), and this test runs the tiny config through
+a copy of profiles/slurm pointed at that cluster. It needs root and apt-get
+(CI has both); elsewhere it is skipped with the reason printed.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from onepixel.search import read_search
+
+from .conftest import REPO, copy_workflow, snakemake
+
+SCRIPT = REPO / "tests" / "slurm" / "local_slurm.sh"
+GPU_RULES = {"train_model", "flip_search"}
+
+
+def slurm_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to start SLURM daemons"
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        return "SLURM is not installed and apt-get is not available to install it"
+    return None
+
+
+@pytest.fixture(scope="module")
+def local_slurm(tmp_path_factory):
+    reason = slurm_unavailable()
+    if reason:
+        print(f"SKIPPED SLURM test: {reason}")
+        pytest.skip(reason)
+    if shutil.which("slurmctld") is None or shutil.which("slurmdbd") is None:
+        subprocess.run([str(SCRIPT), "install"], check=True, timeout=600)
+    state = tmp_path_factory.mktemp("slurm")
+    # Jobs inherit this environment (sbatch --export=ALL): the same Python first on PATH.
+    path = f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '')}"
+    env = {**os.environ, "SLURM_CONF": str(state / "slurm.conf"), "PATH": path}
+    try:
+        start = subprocess.run(
+            [str(SCRIPT), "start", str(state)], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert start.returncode == 0, start.stdout + start.stderr
+        yield env
+    finally:
+        subprocess.run([str(SCRIPT), "stop", str(state)], timeout=120)
+
+
+def local_profile(work):
+    """profiles/slurm with this cluster's partition and account and quick polling."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    profile["default-resources"].update(slurm_partition="onepixel", slurm_account="onepixel")
+    profile.update(
+        {
+            "jobs": 4,
+            "latency-wait": 5,
+            "retries": 0,
+            "slurm-init-seconds-before-status-checks": 2,
+            "seconds-between-status-checks": 2,
+        }
+    )
+    directory = work / "profile-local"
+    directory.mkdir()
+    (directory / "config.yaml").write_text(yaml.safe_dump(profile))
+    return directory
+
+
+def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_path):
+    local_work, cfg = tiny_study
+    work = copy_workflow(tmp_path / "slurm-study")
+    profile = local_profile(work)
+    # The SLURM plugin can hang if status queries fail: bound the run hard.
+    run = subprocess.run(
+        ["timeout", "-k", "20", "900", sys.executable, "-m", "snakemake", "--profile", str(profile),
+         "--configfile", "config/tiny.yaml"],
+        cwd=work, capture_output=True, text=True, env=local_slurm,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+
+    # Every non-local job went through sbatch: its SLURM job id is in the log.
+    submitted = dict(
+        re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*/slurm_logs/rule_(\w+)/", output)
+    )
+    n_jobs = len(cfg["sizes"]) * len(cfg["angle_steps"]) * (1 + 3 * len(cfg["seeds"]))
+    assert len(submitted) == n_jobs, output[-4000:]
+    print(
+        "sbatch submissions:", len(submitted), "e.g.", sorted(submitted.items(), key=lambda x: int(x[0]))[:3]
+    )
+    # ... and SLURM's accounting has a COMPLETED record for each, GPU rules with a GPU.
+    sacct = subprocess.run(
+        ["sacct", "-X", "-n", "--parsable2", "-j", ",".join(submitted),
+         "--format=JobID,State,AllocTRES%200,Comment%200"],
+        capture_output=True, text=True, env=local_slurm, check=True,
+    ).stdout  # fmt: skip
+    print("sacct records:\n" + sacct)
+    records = {line.split("|")[0]: line.split("|") for line in sacct.strip().splitlines()}
+    assert set(records) == set(submitted), sacct
+    gpu_jobs = 0
+    for job_id, state, tres, _comment in records.values():
+        rule = submitted[job_id]
+        assert state == "COMPLETED", (job_id, rule, state)
+        if rule in GPU_RULES:
+            assert "gres/gpu=1" in tres, (job_id, rule, tres)
+            gpu_jobs += 1
+        else:
+            assert "gres/gpu" not in tres, (job_id, rule, tres)
+    assert gpu_jobs == 2 * len(cfg["sizes"]) * len(cfg["angle_steps"]) * len(cfg["seeds"])
+    # GPU jobs saw the (fake) GPU SLURM granted them; CPU jobs none.
+    assert "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "train" / "D16_step2.0_seed0.log").read_text()
+    assert "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "search" / "D18_step4.0_seed1.log").read_text()
+    assert "CUDA_VISIBLE_DEVICES" not in (work / "logs" / "dataset" / "D16_step2.0.log").read_text()
+    # Aggregation ran on the submit host (localrules), and produced the same results.
+    assert "tables" not in submitted.values()
+    for size in cfg["sizes"]:
+        for step in cfg["angle_steps"]:
+            for seed in cfg["seeds"]:
+                model = f"results/models/D{size}_step{float(step)}/seed{seed}/params.msgpack"
+                assert (work / model).read_bytes() == (local_work / model).read_bytes(), model
+                cube = f"results/search/D{size}_step{float(step)}/seed{seed}.nc"
+                a, b = read_search(work / cube), read_search(local_work / cube)
+                np.testing.assert_array_equal(a["margin"].values, b["margin"].values)
+                np.testing.assert_array_equal(a["adversarial"].values, b["adversarial"].values)
+    for table in ("rates.csv", "table1.csv"):
+        path = f"results/tables/{table}"
+        assert (work / path).read_text() == (local_work / path).read_text(), table
+    # Each job logged the JAX device it used.
+    assert "JAX" in (work / "logs" / "search" / "D16_step2.0_seed0.log").read_text()
+
+
+def test_profile_marks_gpu_rules_and_site_lines():
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert {"slurm_partition", "slurm_account", "runtime", "mem_mb", "cpus_per_task"} <= set(
+        profile["default-resources"]
+    )
+    for rule in GPU_RULES:
+        assert profile["set-resources"][rule]["gpu"] == 1
+    # The lint-level check that the profile parses for snakemake itself.
+    run = snakemake(REPO, "-n", "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml")
+    assert run.returncode == 0, run.stderr[-3000:]
