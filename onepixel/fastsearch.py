@@ -177,7 +177,7 @@ def conv_stack(params, x: jax.Array, pool: int, n_blocks: int):
     for block in range(n_blocks):
         layer = params[f"Conv_{block}"]
         z = conv(h, layer["kernel"], "VALID") + layer["bias"]
-        h = max_pool_floor(jax.nn.relu(z), pool)
+        h = max_pool_floor(jax.nn.relu(z), pool, for_gradient=False)
         pre.append(z)
         pooled.append(h)
     return pre, pooled
@@ -235,7 +235,7 @@ def make_group_fn(geom: FlipGeometry):
                 (0, starts_r[block] * p, starts_c[block] * p, 0),
                 (batch, span, span, channels),
             )
-            new = max_pool_floor(jax.nn.relu(z + change), p)
+            new = max_pool_floor(jax.nn.relu(z + change), p, for_gradient=False)
             old = jax.lax.dynamic_slice(
                 pooled[block], (0, starts_r[block], starts_c[block], 0), (batch, width, width, channels)
             )
