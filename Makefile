@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 CONFIG ?= config/config.yaml
 
-.PHONY: run test demo lint dag clean bench-search
+.PHONY: run test demo lint dag clean bench-search bench-train
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,6 @@ dag: $(STAMP)
 
 bench-search: $(STAMP)
 	$(VENV)/bin/python -m onepixel.benchmark search
+
+bench-train: $(STAMP)
+	$(VENV)/bin/python -m onepixel.benchmark train

@@ -190,6 +190,153 @@ def benchmark_search(args) -> None:
         )
 
 
+# ----------------------------------------------------------------- train ---
+
+
+def _train_child(args) -> None:
+    """Step and evaluation times for one D, old vs new formulation; prints JSON."""
+    from functools import partial
+
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    from flax.training import train_state
+
+    from onepixel.model import Architecture, OnePixelCNN
+    from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
+
+    class ReduceWindowCNN(nn.Module):
+        """The plain Flax formulation: nn.max_pool (reduce_window) everywhere."""
+
+        arch: Architecture
+
+        @nn.compact
+        def __call__(self, images, train=False):
+            x = images.astype(jnp.float32)[..., None]
+            for channels in self.arch.conv_channels:
+                x = nn.Conv(channels, (self.arch.kernel,) * 2, padding="VALID")(x)
+                x = nn.max_pool(nn.relu(x), (self.arch.pool,) * 2, (self.arch.pool,) * 2)
+            x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)
+            x = nn.relu(nn.Dense(self.arch.dense_units)(x.reshape(x.shape[0], -1)))
+            return nn.Dense(self.arch.n_classes)(x)
+
+    config = load_config(args.config)
+    arch = Architecture.from_config(args.size, config["model"])
+    model_new = OnePixelCNN(arch)
+    model_old = ReduceWindowCNN(arch)
+    key = jax.random.key(0)
+    params = model_new.init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
+    rng = np.random.default_rng(0)
+    batch = (rng.random((config["training"]["batch_size"], arch.size, arch.size)) > 0.9).astype(np.float32)
+    labels = rng.integers(0, 2, len(batch)).astype(np.int32)
+    eval_images = (rng.random((EVAL_CHUNK, arch.size, arch.size)) > 0.9).astype(np.float32)
+
+    def time_step(model) -> float:
+        # A copy: the step donates (frees) the state it is given.
+        own = jax.tree_util.tree_map(jnp.array, params)
+        state = train_state.TrainState.create(
+            apply_fn=model.apply, params=own, tx=make_optimizer(config["training"])
+        )
+
+        @partial(jax.jit, donate_argnums=0)
+        def step(state, x, y, k):
+            def loss_fn(p):
+                return bce_loss(state.apply_fn({"params": p}, x, train=True, rngs={"dropout": k}), y)
+
+            loss, grads = jax.value_and_grad(loss_fn)(state.params)
+            return state.apply_gradients(grads=grads), loss
+
+        state, loss = step(state, batch, labels, key)
+        loss.block_until_ready()
+        started = time.perf_counter()
+        for _ in range(args.steps):
+            state, loss = step(state, batch, labels, key)
+        loss.block_until_ready()
+        return (time.perf_counter() - started) / args.steps
+
+    def time_eval(apply) -> float:
+        fn = jax.jit(apply)
+        fn(params, eval_images).block_until_ready()
+        started = time.perf_counter()
+        fn(params, eval_images).block_until_ready()
+        return (time.perf_counter() - started) / EVAL_CHUNK
+
+    from onepixel.model import max_pool_floor
+
+    def slice_eval(p, x):
+        # The forward with strided-slice pooling (what inference used before).
+        h = x[..., None]
+        for i in range(len(arch.conv_channels)):
+            layer = p[f"Conv_{i}"]
+            z = jax.lax.conv_general_dilated(
+                h, layer["kernel"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            h = max_pool_floor(jax.nn.relu(z + layer["bias"]), arch.pool, for_gradient=True)
+        h = jax.nn.relu(h.reshape(len(x), -1) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+        return h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+
+    result = {
+        "step_old": time_step(model_old),
+        "step_new": time_step(model_new),
+        "eval_old": time_eval(slice_eval),
+        "eval_new": time_eval(lambda p, x: model_new.apply({"params": p}, x)),
+    }
+    print(json.dumps(result))
+
+
+def benchmark_train(args) -> None:
+    if args.child:
+        _train_child(args)
+        return
+    from onepixel.dataset import build_dataset, selected_images
+
+    config = load_config(args.config)
+    batch = config["training"]["batch_size"]
+    print(
+        f"training step (batch {batch}): old = nn.max_pool (reduce_window) in the gradient, "
+        f"new = strided-slice max; full-set evaluation: old = strided-slice forward (before), "
+        f"new = reduce_window forward; epoch = ceil(N/{batch}) steps + N evaluations; "
+        f"{args.steps} timed steps; XLA threads: {args.threads}",
+        flush=True,
+    )
+    print(
+        f"| D | N (step {args.step}) | old step ms | new step ms | step ratio "
+        "| old epoch s | new epoch s | epoch ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        ds = build_dataset(size, args.step, config)
+        n = int(len(selected_images(ds, True)))
+        env = dict(__import__("os").environ)
+        if args.threads == 1:
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+        cmd = [
+            sys.executable,
+            "-m",
+            "onepixel.benchmark",
+            "train",
+            "--child",
+            "x",
+            "--size",
+            str(size),
+            "--steps",
+            str(args.steps),
+            "--config",
+            args.config,
+        ]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO, env=env)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        steps = -(-n // batch)
+        epoch_old = steps * r["step_old"] + n * r["eval_old"]
+        epoch_new = steps * r["step_new"] + n * r["eval_new"]
+        print(
+            f"| {size} | {n} | {1000 * r['step_old']:.1f} | {1000 * r['step_new']:.1f} | "
+            f"{r['step_old'] / r['step_new']:.2f}x | {epoch_old:.1f} | {epoch_new:.1f} | "
+            f"{epoch_old / epoch_new:.2f}x |",
+            flush=True,
+        )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m onepixel.benchmark", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -211,6 +358,15 @@ def main(argv=None) -> None:
     search.add_argument("--size", type=int, help=argparse.SUPPRESS)
     search.add_argument("--work", help=argparse.SUPPRESS)
     search.set_defaults(func=benchmark_search)
+    trainp = sub.add_parser("train", help="old vs new training step and evaluation per D")
+    trainp.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    trainp.add_argument("--step", type=float, default=0.5, help="angle step of the dataset sizing an epoch")
+    trainp.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    trainp.add_argument("--steps", type=int, default=30)
+    trainp.add_argument("--threads", type=int, default=1, help="1: one XLA thread, as in a workflow job")
+    trainp.add_argument("--child", help=argparse.SUPPRESS)
+    trainp.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    trainp.set_defaults(func=benchmark_train)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -6,6 +6,23 @@ import logging
 import sys
 
 
+def limit_cpu_threads(threads: int) -> None:
+    """Give XLA-CPU ``threads`` intra-op threads; call before importing JAX.
+
+    Snakemake runs ``--cores N`` as N single-thread jobs side by side, which
+    beats fewer jobs sharing threads for these small networks; without this,
+    every job's XLA would start one thread per core and oversubscribe them.
+    Has no effect on GPU computation.
+    """
+    import os
+
+    if "jax" in sys.modules:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+
+
 def setup_logging(log_path=None) -> logging.Logger:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:

@@ -3,6 +3,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
+from onepixel.logs import limit_cpu_threads  # noqa: E402
+
+limit_cpu_threads(snakemake.threads)
+
 from onepixel import figures  # noqa: E402
 from onepixel.logs import parse_result_path, run_stage  # noqa: E402
 from onepixel.stages import confirm_adversarial_flips  # noqa: E402
