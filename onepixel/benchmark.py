@@ -261,18 +261,12 @@ def _train_child(args) -> None:
         fn(params, eval_images).block_until_ready()
         return (time.perf_counter() - started) / EVAL_CHUNK
 
-    from onepixel.model import max_pool_floor
+    from onepixel.fastsearch import conv_stack
 
     def slice_eval(p, x):
         # The forward with strided-slice pooling (what inference used before).
-        h = x[..., None]
-        for i in range(len(arch.conv_channels)):
-            layer = p[f"Conv_{i}"]
-            z = jax.lax.conv_general_dilated(
-                h, layer["kernel"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-            )
-            h = max_pool_floor(jax.nn.relu(z + layer["bias"]), arch.pool, for_gradient=True)
-        h = jax.nn.relu(h.reshape(len(x), -1) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+        _, pooled = conv_stack(p, x, arch.pool, len(arch.conv_channels), for_gradient=True)
+        h = jax.nn.relu(pooled[-1].reshape(len(x), -1) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
         return h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
 
     result = {

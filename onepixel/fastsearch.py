@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from onepixel.model import Architecture, max_pool_floor
+from onepixel.train import apply_in_chunks
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +171,14 @@ def conv(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
     )
 
 
-def conv_stack(params, x: jax.Array, pool: int, n_blocks: int):
+def conv_stack(params, x: jax.Array, pool: int, n_blocks: int, for_gradient: bool = False):
     """Pre-activations and pooled outputs of every conv block; x: (B, H, W)."""
     pre, pooled = [], []
     h = x[..., None]
     for block in range(n_blocks):
         layer = params[f"Conv_{block}"]
         z = conv(h, layer["kernel"], "VALID") + layer["bias"]
-        h = max_pool_floor(jax.nn.relu(z), pool, for_gradient=False)
+        h = max_pool_floor(jax.nn.relu(z), pool, for_gradient=for_gradient)
         pre.append(z)
         pooled.append(h)
     return pre, pooled
@@ -268,15 +269,10 @@ def dense_preactivation(params, images, pool: int, n_blocks: int):
 
 
 def base_dense_preactivations(params, images: np.ndarray, arch: Architecture, chunk: int = 256):
-    n = len(images)
-    out = []
-    for start in range(0, n, chunk):
-        batch = np.zeros((chunk, arch.size, arch.size), np.float32)
-        part = images[start : start + chunk]
-        batch[: len(part)] = part
-        h = dense_preactivation(params, jnp.asarray(batch), arch.pool, len(arch.conv_channels))
-        out.append(np.asarray(h)[: len(part)])
-    return np.concatenate(out)
+    n_blocks = len(arch.conv_channels)
+    return apply_in_chunks(
+        lambda batch: dense_preactivation(params, jnp.asarray(batch), arch.pool, n_blocks), images, chunk
+    )
 
 
 def unique_windows(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,15 +64,20 @@ def make_margin_fn(arch: Architecture):
     return margins
 
 
+def apply_in_chunks(fn, images: np.ndarray, chunk: int = EVAL_CHUNK) -> np.ndarray:
+    """``fn`` over all images in fixed-size chunks, the tail zero-padded (one compile)."""
+    out = []
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk]
+        padded = np.zeros((chunk, *images.shape[1:]), images.dtype)
+        padded[: len(part)] = part
+        out.append(np.asarray(fn(padded))[: len(part)])
+    return np.concatenate(out)
+
+
 def full_set_margins(margin_fn, params, images: np.ndarray) -> np.ndarray:
-    """Dropout-off margins of every image, in fixed-size chunks (one compile)."""
-    out = np.empty(len(images), np.float32)
-    for start in range(0, len(images), EVAL_CHUNK):
-        chunk = images[start : start + EVAL_CHUNK]
-        padded = np.zeros((EVAL_CHUNK, *images.shape[1:]), images.dtype)
-        padded[: len(chunk)] = chunk
-        out[start : start + len(chunk)] = np.asarray(margin_fn(params, padded))[: len(chunk)]
-    return out
+    """Dropout-off margins of every image."""
+    return apply_in_chunks(lambda batch: margin_fn(params, batch), images).astype(np.float32)
 
 
 def train(
