@@ -46,6 +46,11 @@ def peak_rss_mb() -> float:
 
 def _search_child(args) -> dict:
     """Runs one method on the prepared network; prints a JSON line."""
+    from onepixel.logs import limit_cpu_threads
+
+    # One core, as a workflow job (``threads: 1``) runs either method.
+    limit_cpu_threads(1)
+
     from onepixel.checkpoint import load_params
     from onepixel.fastsearch import FastSearchStats, fast_flip_margins
     from onepixel.model import Architecture
@@ -193,8 +198,19 @@ def benchmark_search(args) -> None:
 # ----------------------------------------------------------------- train ---
 
 
+TRAIN_VARIANTS = {
+    "flax": "plain Flax: nn.Conv, nn.max_pool (reduce_window) in the gradient, Eigen",
+    "slices": "nn.Conv, max over strided slices in the gradient, Eigen (session 2)",
+    "new": "block 1 per pooling phase, Eigen convolutions (the workflow train job)",
+}
+
+
 def _train_child(args) -> None:
-    """Step and evaluation times for one D, old vs new formulation; prints JSON."""
+    """Step and evaluation time of one variant for one D; prints JSON."""
+    from onepixel.logs import limit_cpu_threads
+
+    limit_cpu_threads(args.threads, eigen_convolutions=args.child == "new")
+
     from functools import partial
 
     import flax.linen as nn
@@ -202,80 +218,63 @@ def _train_child(args) -> None:
     import jax.numpy as jnp
     from flax.training import train_state
 
-    from onepixel.model import Architecture, OnePixelCNN
+    from onepixel.model import Architecture, OnePixelCNN, max_pool_floor
     from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
 
-    class ReduceWindowCNN(nn.Module):
-        """The plain Flax formulation: nn.max_pool (reduce_window) everywhere."""
+    class ConvCNN(nn.Module):
+        """The paper's net with nn.Conv; pooling by reduce_window or slices."""
 
         arch: Architecture
+        slices: bool
 
         @nn.compact
         def __call__(self, images, train=False):
             x = images.astype(jnp.float32)[..., None]
             for channels in self.arch.conv_channels:
-                x = nn.Conv(channels, (self.arch.kernel,) * 2, padding="VALID")(x)
-                x = nn.max_pool(nn.relu(x), (self.arch.pool,) * 2, (self.arch.pool,) * 2)
+                x = nn.relu(nn.Conv(channels, (self.arch.kernel,) * 2, padding="VALID")(x))
+                if self.slices:
+                    x = max_pool_floor(x, self.arch.pool, for_gradient=train)
+                else:
+                    x = nn.max_pool(x, (self.arch.pool,) * 2, (self.arch.pool,) * 2)
             x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)
             x = nn.relu(nn.Dense(self.arch.dense_units)(x.reshape(x.shape[0], -1)))
             return nn.Dense(self.arch.n_classes)(x)
 
     config = load_config(args.config)
     arch = Architecture.from_config(args.size, config["model"])
-    model_new = OnePixelCNN(arch)
-    model_old = ReduceWindowCNN(arch)
+    model = OnePixelCNN(arch) if args.child == "new" else ConvCNN(arch, slices=args.child == "slices")
     key = jax.random.key(0)
-    params = model_new.init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
+    params = OnePixelCNN(arch).init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
     rng = np.random.default_rng(0)
     batch = (rng.random((config["training"]["batch_size"], arch.size, arch.size)) > 0.9).astype(np.float32)
     labels = rng.integers(0, 2, len(batch)).astype(np.int32)
     eval_images = (rng.random((EVAL_CHUNK, arch.size, arch.size)) > 0.9).astype(np.float32)
+    state = train_state.TrainState.create(
+        apply_fn=model.apply, params=params, tx=make_optimizer(config["training"])
+    )
 
-    def time_step(model) -> float:
-        # A copy: the step donates (frees) the state it is given.
-        own = jax.tree_util.tree_map(jnp.array, params)
-        state = train_state.TrainState.create(
-            apply_fn=model.apply, params=own, tx=make_optimizer(config["training"])
-        )
+    @partial(jax.jit, donate_argnums=0)
+    def step(state, x, y, k):
+        def loss_fn(p):
+            return bce_loss(state.apply_fn({"params": p}, x, train=True, rngs={"dropout": k}), y)
 
-        @partial(jax.jit, donate_argnums=0)
-        def step(state, x, y, k):
-            def loss_fn(p):
-                return bce_loss(state.apply_fn({"params": p}, x, train=True, rngs={"dropout": k}), y)
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        return state.apply_gradients(grads=grads), loss
 
-            loss, grads = jax.value_and_grad(loss_fn)(state.params)
-            return state.apply_gradients(grads=grads), loss
+    evaluate = jax.jit(lambda p, x: model.apply({"params": p}, x))
+    evaluate(params, eval_images).block_until_ready()
+    started = time.perf_counter()
+    evaluate(params, eval_images).block_until_ready()
+    eval_seconds = (time.perf_counter() - started) / EVAL_CHUNK
 
+    state, loss = step(state, batch, labels, key)
+    loss.block_until_ready()
+    started = time.perf_counter()
+    for _ in range(args.steps):
         state, loss = step(state, batch, labels, key)
-        loss.block_until_ready()
-        started = time.perf_counter()
-        for _ in range(args.steps):
-            state, loss = step(state, batch, labels, key)
-        loss.block_until_ready()
-        return (time.perf_counter() - started) / args.steps
-
-    def time_eval(apply) -> float:
-        fn = jax.jit(apply)
-        fn(params, eval_images).block_until_ready()
-        started = time.perf_counter()
-        fn(params, eval_images).block_until_ready()
-        return (time.perf_counter() - started) / EVAL_CHUNK
-
-    from onepixel.fastsearch import conv_stack
-
-    def slice_eval(p, x):
-        # The forward with strided-slice pooling (what inference used before).
-        _, pooled = conv_stack(p, x, arch.pool, len(arch.conv_channels), for_gradient=True)
-        h = jax.nn.relu(pooled[-1].reshape(len(x), -1) @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
-        return h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
-
-    result = {
-        "step_old": time_step(model_old),
-        "step_new": time_step(model_new),
-        "eval_old": time_eval(slice_eval),
-        "eval_new": time_eval(lambda p, x: model_new.apply({"params": p}, x)),
-    }
-    print(json.dumps(result))
+    loss.block_until_ready()
+    step_seconds = (time.perf_counter() - started) / args.steps
+    print(json.dumps({"step": step_seconds, "eval": eval_seconds}))
 
 
 def benchmark_train(args) -> None:
@@ -286,47 +285,38 @@ def benchmark_train(args) -> None:
 
     config = load_config(args.config)
     batch = config["training"]["batch_size"]
+    print(f"training step, batch {batch}, {args.steps} timed steps, {args.threads} XLA thread(s) per child:")
+    for name, text in TRAIN_VARIANTS.items():
+        print(f"  {name}: {text}")
+    print(f"epoch = ceil(N/{batch}) steps + N dropout-off evaluations (reduce_window forward)", flush=True)
+    names = list(TRAIN_VARIANTS)
     print(
-        f"training step (batch {batch}): old = nn.max_pool (reduce_window) in the gradient, "
-        f"new = strided-slice max; full-set evaluation: old = strided-slice forward (before), "
-        f"new = reduce_window forward; epoch = ceil(N/{batch}) steps + N evaluations; "
-        f"{args.steps} timed steps; XLA threads: {args.threads}",
-        flush=True,
+        f"| D | N (step {args.step}) | "
+        + " | ".join(f"{n} step ms" for n in names)
+        + " | step ratio flax/new | "
+        + " | ".join(f"{n} epoch s" for n in names)
+        + " | epoch ratio flax/new | slices/new |"
     )
-    print(
-        f"| D | N (step {args.step}) | old step ms | new step ms | step ratio "
-        "| old epoch s | new epoch s | epoch ratio |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---" * (2 * len(names) + 5) + "|")
     for size in args.sizes:
         ds = build_dataset(size, args.step, config)
         n = int(len(selected_images(ds, True)))
-        env = dict(__import__("os").environ)
-        if args.threads == 1:
-            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-        cmd = [
-            sys.executable,
-            "-m",
-            "onepixel.benchmark",
-            "train",
-            "--child",
-            "x",
-            "--size",
-            str(size),
-            "--steps",
-            str(args.steps),
-            "--config",
-            args.config,
-        ]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO, env=env)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
         steps = -(-n // batch)
-        epoch_old = steps * r["step_old"] + n * r["eval_old"]
-        epoch_new = steps * r["step_new"] + n * r["eval_new"]
+        timing = {}
+        for name in names:
+            cmd = [sys.executable, "-m", "onepixel.benchmark", "train", "--child", name]
+            cmd += ["--size", str(size), "--steps", str(args.steps), "--config", args.config]
+            cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            timing[name] = (r["step"], steps * r["step"] + n * r["eval"])
         print(
-            f"| {size} | {n} | {1000 * r['step_old']:.1f} | {1000 * r['step_new']:.1f} | "
-            f"{r['step_old'] / r['step_new']:.2f}x | {epoch_old:.1f} | {epoch_new:.1f} | "
-            f"{epoch_old / epoch_new:.2f}x |",
+            f"| {size} | {n} | "
+            + " | ".join(f"{1000 * timing[m][0]:.1f}" for m in names)
+            + f" | {timing['flax'][0] / timing['new'][0]:.2f}x | "
+            + " | ".join(f"{timing[m][1]:.1f}" for m in names)
+            + f" | {timing['flax'][1] / timing['new'][1]:.2f}x"
+            + f" | {timing['slices'][1] / timing['new'][1]:.2f}x |",
             flush=True,
         )
 
@@ -358,7 +348,7 @@ def main(argv=None) -> None:
     trainp.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     trainp.add_argument("--steps", type=int, default=30)
     trainp.add_argument("--threads", type=int, default=1, help="1: one XLA thread, as in a workflow job")
-    trainp.add_argument("--child", help=argparse.SUPPRESS)
+    trainp.add_argument("--child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     trainp.add_argument("--size", type=int, help=argparse.SUPPRESS)
     trainp.set_defaults(func=benchmark_train)
     args = parser.parse_args(argv)

@@ -5,14 +5,24 @@ from __future__ import annotations
 import logging
 import sys
 
+# XLA-CPU hands convolutions to the YNNPACK library by default, whose kernels
+# fall off a cliff at D = 80 (the second conv of a training step took 4x the
+# Eigen time); this flag keeps YNNPACK for the rest and Eigen for convolutions.
+EIGEN_CONVOLUTIONS_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 
-def limit_cpu_threads(threads: int) -> None:
-    """Give XLA-CPU ``threads`` intra-op threads; call before importing JAX.
+
+def limit_cpu_threads(threads: int, eigen_convolutions: bool = False) -> None:
+    """Give XLA-CPU ``threads`` threads; call before importing JAX.
 
     Snakemake runs ``--cores N`` as N single-thread jobs side by side, which
     beats fewer jobs sharing threads for these small networks; without this,
     every job's XLA would start one thread per core and oversubscribe them.
-    Has no effect on GPU computation.
+    ``--xla_cpu_multi_thread_eigen=false`` alone still leaves XLA's intra-op
+    pool (one thread per core: it runs fusions and YNNPACK in parallel), and
+    that pool is sized from the CPU affinity when the backend starts. So the
+    backend is started with the affinity narrowed to ``threads`` cores, and
+    then every thread gets the full affinity back: the OS still places the
+    job on whichever core is free. Has no effect on GPU computation.
     """
     import os
 
@@ -20,7 +30,26 @@ def limit_cpu_threads(threads: int) -> None:
         return
     flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+        flags = f"{flags} --xla_cpu_multi_thread_eigen=false"
+    if eigen_convolutions and "ynn_fusion_type" not in flags:
+        flags = f"{flags} {EIGEN_CONVOLUTIONS_FLAG}"
+    os.environ["XLA_FLAGS"] = flags.strip()
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    allowed = os.sched_getaffinity(0)
+    if threads >= len(allowed):
+        return
+    os.sched_setaffinity(0, set(sorted(allowed)[:threads]))
+    try:
+        import jax
+
+        jax.local_devices(backend="cpu")
+    finally:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(task), allowed)
+            except OSError:  # a thread that ended meanwhile
+                pass
 
 
 def setup_logging(log_path=None) -> logging.Logger:

@@ -1,4 +1,8 @@
 import copy
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -53,3 +57,25 @@ def test_bce_matches_keras_formula():
     target = np.eye(2)[labels]
     expected = -(target * np.log(p) + (1 - target) * np.log(1 - p)).mean()
     np.testing.assert_allclose(float(bce_loss(logits, labels)), expected, rtol=1e-6)
+
+
+def test_one_thread_jobs_keep_the_full_cpu_affinity():
+    # The XLA pool is sized while the affinity is narrowed; afterwards every
+    # thread of the job may run on any allowed core again.
+    script = (
+        "import os, json\n"
+        "before = sorted(os.sched_getaffinity(0))\n"
+        "from onepixel.logs import limit_cpu_threads\n"
+        "limit_cpu_threads(1, eigen_convolutions=True)\n"
+        "import jax, jax.numpy as jnp\n"
+        "total = float(jnp.ones((64, 64)).sum())\n"
+        "threads = [sorted(os.sched_getaffinity(int(t))) for t in os.listdir('/proc/self/task')]\n"
+        "print(json.dumps([before, threads, os.environ['XLA_FLAGS'], total]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    before, threads, flags, total = json.loads(out.stdout.strip().splitlines()[-1])
+    assert total == 4096.0
+    assert all(mask == before for mask in threads)
+    assert "--xla_cpu_multi_thread_eigen=false" in flags
+    assert "-individual_convolution" in flags
