@@ -321,6 +321,42 @@ def benchmark_train(args) -> None:
         )
 
 
+# ------------------------------------------------------------------ cost ---
+
+
+def study_cost(args) -> None:
+    """Per-stage job time of a finished (or partial) study from its benchmark files."""
+    import csv
+    import re
+
+    root = Path(args.root)
+    pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?\.tsv$")
+    print(f"job time per stage from {root / 'benchmarks'} (Snakemake benchmark: wall s per job)")
+    print("| stage | D | jobs | total s | mean s | max s | max RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    grand = 0.0
+    for stage in ("dataset", "train", "search"):
+        rows: dict[int, list[tuple[float, float]]] = {}
+        for path in sorted((root / "benchmarks" / stage).glob("*.tsv")):
+            match = pattern.search(path.name)
+            if not match:
+                continue
+            with path.open() as handle:
+                record = next(csv.DictReader(handle, delimiter="\t"))
+            rows.setdefault(int(match.group(1)), []).append((float(record["s"]), float(record["max_rss"])))
+        for size in sorted(rows):
+            seconds = [s for s, _ in rows[size]]
+            grand += sum(seconds)
+            print(
+                f"| {stage} | {size} | {len(seconds)} | {sum(seconds):.0f} | {np.mean(seconds):.1f} | "
+                f"{max(seconds):.1f} | {max(r for _, r in rows[size]):.0f} |"
+            )
+    print(f"total job time: {grand:.0f} s ({grand / 3600:.2f} h); wall time on N cores is at least total / N")
+    training = root / "results" / "tables" / "training.csv"
+    if training.exists():
+        print(f"training summary: {training}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m onepixel.benchmark", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -351,6 +387,9 @@ def main(argv=None) -> None:
     trainp.add_argument("--child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     trainp.add_argument("--size", type=int, help=argparse.SUPPRESS)
     trainp.set_defaults(func=benchmark_train)
+    cost = sub.add_parser("cost", help="per-stage job time of a study from its benchmarks/ files")
+    cost.add_argument("--root", default=".", help="the workflow directory that ran the study")
+    cost.set_defaults(func=study_cost)
     args = parser.parse_args(argv)
     args.func(args)
 

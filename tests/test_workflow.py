@@ -148,3 +148,24 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
     # Captions from workflow/report/*.rst, the per-figure one rendered by wildcard.
     for caption in ("Fig. 4.", "Fig. 5.", "Fig. 6.", "Table 1.", "Ambiguous images", "Training summary"):
         assert caption in html
+
+
+def test_study_cost_sums_the_tiny_study_benchmark_files(tiny_study, capsys):
+    from onepixel.benchmark import main
+
+    work, _ = tiny_study
+    expected = 0.0
+    for tsv in (work / "benchmarks" / "train").glob("*.tsv"):
+        expected += float(read_csv_tab(tsv)[0]["s"])
+    main(["cost", "--root", str(work)])
+    printed = capsys.readouterr().out
+    train_rows = [line.split("|") for line in printed.splitlines() if line.startswith("| train |")]
+    assert train_rows, printed
+    assert sum(int(row[3]) for row in train_rows) == len(list((work / "benchmarks" / "train").glob("*.tsv")))
+    assert abs(sum(float(row[4]) for row in train_rows) - expected) <= len(train_rows)
+    assert "total job time" in printed
+
+
+def read_csv_tab(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
