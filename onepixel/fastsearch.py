@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from onepixel.model import Architecture, max_pool_floor
+from onepixel.model import Architecture, conv, max_pool_floor
 from onepixel.train import apply_in_chunks
 
 log = logging.getLogger(__name__)
@@ -165,13 +165,6 @@ def fast_path_problem(arch: Architecture, params) -> str | None:
     if geom.window > arch.size:
         return f"its window of {geom.window} px exceeds D={arch.size}"
     return None
-
-
-def conv(x: jax.Array, kernel: jax.Array, padding) -> jax.Array:
-    """Correlation of NHWC ``x`` with an HWIO kernel (what flax.linen.Conv computes)."""
-    return jax.lax.conv_general_dilated(
-        x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
-    )
 
 
 def conv_stack(params, x: jax.Array, pool: int, n_blocks: int, for_gradient: bool = False):

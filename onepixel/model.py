@@ -79,10 +79,10 @@ def max_pool_floor(x: jax.Array, pool: int, for_gradient: bool = True) -> jax.Ar
     return out
 
 
-def conv_valid(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """VALID convolution of NHWC ``x`` with an HWIO kernel (as ``nn.Conv``)."""
+def conv(x: jax.Array, kernel: jax.Array, padding="VALID") -> jax.Array:
+    """Correlation of NHWC ``x`` with an HWIO kernel (what ``nn.Conv`` computes)."""
     dims = ("NHWC", "HWIO", "NHWC")
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=dims)
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=dims)
 
 
 def conv_relu_pool_by_phase(x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int) -> jax.Array:
@@ -131,7 +131,7 @@ class Conv(nn.Module):
             # One input channel: per-phase products beat the conv (see above);
             # with more channels XLA's convolution is faster.
             return conv_relu_pool_by_phase(x, kernel, bias, self.pool)
-        return max_pool_floor(nn.relu(conv_valid(x, kernel) + bias), self.pool, for_gradient=train)
+        return max_pool_floor(nn.relu(conv(x, kernel) + bias), self.pool, for_gradient=train)
 
 
 class OnePixelCNN(nn.Module):
