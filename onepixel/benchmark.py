@@ -91,12 +91,7 @@ def _search_child(args) -> dict:
             seconds=seconds,
             unique_pairs=stats.unique_pairs,
             dedup=stats.dedup_factor,
-            profile={
-                "base forward": stats.seconds_base,
-                "window changes": stats.seconds_changes,
-                "candidate margins": stats.seconds_margins,
-                "window dedup": stats.seconds_dedup,
-            },
+            profile=stats.profile(),
             max_abs_diff=float(np.abs(fast - plain).max()),
             decisions_differ=int(((fast > 0) != (plain > 0)).sum()),
         )
