@@ -279,8 +279,9 @@ def window_changes(band, reps, row, col, table, table_index, dense_rows, pool: i
         return jax.lax.dynamic_slice(band, (image, row, col, 0), (1, span_rows, span_cols, channels))[0]
 
     z = jax.vmap(base_span)(reps)
-    old = max_pool_floor(jax.nn.relu(z), pool, for_gradient=False)
-    new = max_pool_floor(jax.nn.relu(z + table[table_index]), pool, for_gradient=False)
+    # relu(max(.)) = max(relu(.)): one ReLU per pooled cell instead of per conv cell.
+    old = jax.nn.relu(max_pool_floor(z, pool, for_gradient=False))
+    new = jax.nn.relu(max_pool_floor(z + table[table_index], pool, for_gradient=False))
     delta = (new - old).reshape(*table_index.shape, -1)
     return jnp.swapaxes(delta @ dense_rows, 0, 1)
 
@@ -378,6 +379,13 @@ def _bucket(n: int, smallest: int) -> int:
 
 @dataclass
 class FastSearchStats:
+    """Counts and per-stage seconds of a fast search.
+
+    Stages overlap (calls are asynchronous) unless ``synchronize`` is set,
+    which waits at every stage boundary: exact per-stage seconds, a slower run.
+    """
+
+    synchronize: bool = False
     candidates: int = 0
     unique_pairs: int = 0
     unique_patches: int = 0
@@ -388,6 +396,9 @@ class FastSearchStats:
     seconds_tables: float = 0.0
     seconds_changes: float = 0.0
     seconds_margins: float = 0.0
+
+    def wait(self, value):
+        return jax.block_until_ready(value) if self.synchronize else value
 
     @property
     def dedup_factor(self) -> float:
@@ -424,6 +435,7 @@ class _Search:
         self.units = self.dense_kernel.shape[-1]
         w_out, b_out = params["Dense_1"]["kernel"], params["Dense_1"]["bias"]
         self.w_margin, self.b_margin = w_out[:, 1] - w_out[:, 0], b_out[1] - b_out[0]
+        self._zeros: dict[tuple[int, int], jax.Array] = {}
 
     def forward(self, first_row: int, rows: int, keep_band: bool, dense: bool) -> None:
         """One pass over all images: the last conv's base pre-activation on rows
@@ -449,6 +461,11 @@ class _Search:
         else:
             jax.block_until_ready(band)
             self.stats.seconds_bands += time.perf_counter() - started
+
+    def zeros(self, rows: int, pixels: int) -> jax.Array:
+        if (rows, pixels) not in self._zeros:
+            self._zeros[rows, pixels] = jnp.zeros((rows, pixels, self.units), jnp.float32)
+        return self._zeros[rows, pixels]
 
     def tables(self, chunk, reps: np.ndarray, per_chunk: int, span: tuple[int, int]):
         """Tabulated last-conv changes of each chunk pixel's unique patches, placed on the span.
@@ -492,7 +509,7 @@ class _Search:
                 table[start : start + count, r0 + drow : r1 + drow, c0 + dcol : c1 + dcol] = change[
                     start : start + count, r0:r1, c0:c1
                 ]
-        return jnp.asarray(table), index
+        return self.stats.wait(jnp.asarray(table)), index
 
     def position(self, key, pixels, per_chunk: int, out: np.ndarray) -> None:
         """Margins of every pixel sharing one span (hence one dedup window)."""
@@ -526,26 +543,30 @@ class _Search:
             table_index = np.pad(table_index, ((0, 0), (0, padded - n_windows)))
             stats.seconds_tables += time.perf_counter() - started
 
+            # Calls are dispatched without waiting: XLA computes while Python
+            # prepares the next ones; the margins below are the one sync point.
             started = time.perf_counter()
-            changes = np.zeros((padded, per_chunk, self.units), np.float32)
-            for start in range(0, n_windows, WINDOWS_PER_CALL):
-                stop = start + WINDOWS_PER_CALL
-                changes[start:stop] = window_changes(
+            parts = [
+                window_changes(
                     self.band,
-                    jnp.asarray(reps[start:stop]),
+                    jnp.asarray(reps[start : start + WINDOWS_PER_CALL]),
                     band_row,
                     band_col,
                     table,
-                    jnp.asarray(table_index[:, start:stop]),
+                    jnp.asarray(table_index[:, start : start + WINDOWS_PER_CALL]),
                     dense_rows,
                     pool,
                 )
+                for start in range(0, n_windows, WINDOWS_PER_CALL)
+            ]
+            missing = padded - len(parts) * WINDOWS_PER_CALL
+            if missing:
+                parts.append(self.zeros(missing, per_chunk))
+            changes = stats.wait(jnp.concatenate(parts) if len(parts) > 1 else parts[0])
             stats.seconds_changes += time.perf_counter() - started
 
             started = time.perf_counter()
-            margins = candidate_margins(
-                self.h_base, jnp.asarray(changes), window_of_image, self.w_margin, self.b_margin
-            )
+            margins = candidate_margins(self.h_base, changes, window_of_image, self.w_margin, self.b_margin)
             rows, cols = zip(*chunk, strict=True)
             out[:, rows, cols] = np.asarray(margins)[:n, : len(chunk)]
             stats.seconds_margins += time.perf_counter() - started
