@@ -54,58 +54,6 @@ BAND_BYTES = 2 << 30
 IMAGES_PER_FORWARD = 256
 
 
-@dataclass(frozen=True)
-class FlipGeometry:
-    """Per-axis sizes of what one flipped pixel can reach (rows = columns).
-
-    ``region[l]``: pooled cells of block l a flip can change (fixed size);
-    ``window``: input pixels feeding the last block's region;
-    ``local_pooled[l]``: pooled size of block l computed on the window.
-    """
-
-    arch: Architecture
-    conv_size: tuple[int, ...]
-    pooled_size: tuple[int, ...]
-    region: tuple[int, ...]
-    window: int
-    local_pooled: tuple[int, ...]
-
-    @property
-    def n_blocks(self) -> int:
-        return len(self.region)
-
-
-def flip_geometry(arch: Architecture) -> FlipGeometry:
-    k, p = arch.kernel, arch.pool
-    conv_size, pooled_size, region = [], [], []
-    size, affected = arch.size, 1
-    for _ in arch.conv_channels:
-        conv = size - k + 1
-        pooled = conv // p
-        # `affected + k - 1` consecutive conv cells span at most this many pool cells.
-        reach = min(-(-(affected + k - 2) // p) + 1, pooled)
-        conv_size.append(conv)
-        pooled_size.append(pooled)
-        region.append(reach)
-        size, affected = pooled, reach
-    # Walk back from the last block's region to the input window it reads.
-    local_pooled = [0] * len(region)
-    width = region[-1]
-    for block in reversed(range(len(region))):
-        local_pooled[block] = width
-        width = width * p + k - 1
-    # Earlier blocks may not need the full nominal region inside the window.
-    region = [min(r, w) for r, w in zip(region, local_pooled, strict=True)]
-    return FlipGeometry(
-        arch=arch,
-        conv_size=tuple(conv_size),
-        pooled_size=tuple(pooled_size),
-        region=tuple(region),
-        window=width,
-        local_pooled=tuple(local_pooled),
-    )
-
-
 def input_width(arch: Architecture, width: int, blocks: int) -> int:
     """Input pixels feeding ``width`` consecutive pooled cells of block ``blocks - 1``."""
     for _ in range(blocks):
@@ -390,6 +338,7 @@ class FastSearchStats:
     unique_pairs: int = 0
     unique_patches: int = 0
     positions: int = 0
+    bands: int = 0
     seconds_base: float = 0.0
     seconds_bands: float = 0.0
     seconds_dedup: float = 0.0
@@ -452,6 +401,7 @@ class _Search:
         band, h_base = forward_rows(self.params, strips, self.arch.pool, self.n_prefix + 1, keep_band, dense)
         if keep_band:
             self.band, self.band_start = band, first_row
+            self.stats.bands += 1
         if dense:
             # Padding rows carry any values: their margins are dropped.
             self.n_padded = -(-n // IMAGES_PER_MARGIN_STEP) * IMAGES_PER_MARGIN_STEP

@@ -6,12 +6,15 @@ import jax
 import numpy as np
 import pytest
 
+from onepixel import fastsearch
 from onepixel.dataset import build_dataset
 from onepixel.fastsearch import (
     FastSearchStats,
+    PackedImages,
+    axis_plan,
     fast_flip_margins,
     fast_path_problem,
-    flip_geometry,
+    unique_keys,
 )
 from onepixel.model import Architecture, init_params
 from onepixel.search import (
@@ -33,19 +36,77 @@ def plain_on(arch, params, images, image_idx, pixel_idx):
     return np.asarray(fn(params, jax.numpy.asarray(images, jax.numpy.float32), image_idx, pixel_idx))
 
 
-def test_geometry_is_derived_from_the_layer_spec():
-    # The paper's net: a flip reaches 2x2 cells after pool 1, 3x3 after pool 2,
-    # fed by an 18x18 input window.
-    geom = flip_geometry(Architecture(80))
-    assert geom.region == (2, 3)
-    assert geom.window == 18
-    assert geom.pooled_size == (39, 18)
-    # Small D: the whole 2x2 last map is the region.
-    assert flip_geometry(Architecture(16)).region[-1] == 2
-    # Other kernels / pools / depths give other windows, not hand-written ones.
-    geom5 = flip_geometry(Architecture(64, conv_channels=(8, 8), kernel=5))
-    assert geom5.region == (3, 4) and geom5.window == (4 * 2 + 4) * 2 + 4
-    assert flip_geometry(Architecture(64, conv_channels=(8, 8, 8))).n_blocks == 3
+def test_axis_plan_spans_cover_every_reached_cell():
+    # Paper net at D=80: interior spans are 2 or 3 pooled cells wide, a patch
+    # is 6x6 (2x2 cells after pool 1), and every span lies inside the map.
+    arch = Architecture(80)
+    plan = axis_plan(arch)
+    assert plan.patch_width == 6 and plan.region == 2 and plan.change_width == 4
+    assert set(plan.span_width[plan.reaches]) == {2, 3}
+    last = arch.feature_sizes()[-1]
+    assert (plan.span_start[plan.reaches] + plan.span_width[plan.reaches] <= last).all()
+    # The last conv row/column (37) is dropped by floor pooling: pixels that
+    # only feed it change nothing; all others reach the last map.
+    assert not plan.reaches[79] and plan.reaches[:78].all()
+    assert (plan.window_stop[plan.reaches] <= 80).all() and (plan.window_start >= 0).all()
+    # Other kernels / pools / depths give other sizes, derived, not hand-written.
+    plan5 = axis_plan(Architecture(64, conv_channels=(8, 8), kernel=5))
+    assert (plan5.region, plan5.patch_width, plan5.change_width) == (3, 3 * 2 + 4, 3 + 4)
+    assert set(plan5.span_width[plan5.reaches]) == {3, 4}
+    deep = axis_plan(Architecture(64, conv_channels=(8, 8, 8)))
+    assert (deep.region, deep.patch_width) == (3, (3 * 2 + 2) * 2 + 2)
+    # Small D: the whole 2x2 last map is the widest span.
+    assert axis_plan(Architecture(16)).span_width.max() == 2
+
+
+def test_packed_window_keys_match_the_pixels():
+    # D=150: windows inside one 64-bit word, across word boundaries, and wider than 64.
+    rng = np.random.default_rng(0)
+    images = (rng.random((40, 150, 150)) < 0.3).astype(np.uint8)
+    packed = PackedImages(images)
+    for row, col, height, width in [(0, 0, 6, 6), (10, 60, 18, 18), (5, 62, 3, 70), (140, 130, 10, 20)]:
+        keys = packed.window_keys(None, row, col, height, width)
+        subset = packed.window_keys(np.array([3, 7]), row, col, height, width)
+        np.testing.assert_array_equal(subset, keys[[3, 7]])
+        windows = images[:, row : row + height, col : col + width].reshape(40, -1)
+        # Same windows <=> same keys.
+        same_pixels = (windows[:, None] == windows[None]).all(-1)
+        same_keys = (keys[:, None] == keys[None]).all(-1)
+        np.testing.assert_array_equal(same_pixels, same_keys)
+        # Bit c of a row's key is column col + c.
+        bits = (keys[:, :height] >> np.uint64(min(width, 64) - 1)) & np.uint64(1)
+        np.testing.assert_array_equal(bits, images[:, row : row + height, col + min(width, 64) - 1])
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_unique_keys_groups_rows_exactly(monkeypatch, collide):
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 4, (500, 5)).astype(np.uint64)  # many repeated rows
+    if collide:
+        # Every row hashes to its first word: collisions, caught by the exact check.
+        monkeypatch.setattr(fastsearch, "_HASH_MULTIPLIERS", np.zeros(8, np.uint64))
+    first, inverse = unique_keys(keys)
+    np.testing.assert_array_equal(keys[first][inverse], keys)
+    assert len(first) == len(np.unique(keys, axis=0))
+    assert (first == np.array([np.flatnonzero(inverse == i)[0] for i in range(len(first))])).all()
+
+
+def test_bands_of_rows_give_the_same_margins(config):
+    # A tiny band budget forces several overlapping bands of the last conv map.
+    arch = Architecture(48)
+    params = init_params(arch, jax.random.key(3))
+    images = build_dataset(48, 6.0, config)["images"].values[::7][:30]
+    whole, base_whole = fast_flip_margins(arch, params, images)
+    row_bytes = len(images) * (arch.feature_sizes()[0] - 2) * 32 * 4
+    stats = FastSearchStats()
+    banded, base_banded = fast_flip_margins(arch, params, images, band_bytes=7 * row_bytes, stats=stats)
+    assert stats.bands >= 3
+    np.testing.assert_allclose(banded, whole, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(base_banded, base_whole)
+    rng = np.random.default_rng(4)
+    image_idx, pixel_idx = rng.integers(0, len(images), 1500), rng.integers(0, 48 * 48, 1500)
+    plain = plain_on(arch, params, images, image_idx, pixel_idx)
+    assert_same_decisions(banded.reshape(len(images), -1)[image_idx, pixel_idx], plain)
 
 
 def test_whole_d16_set_same_decisions_as_plain(trained_d16):
