@@ -276,29 +276,36 @@ def forward_rows(params, strips, pool: int, n_blocks: int, band: bool, dense: bo
 
 
 class PackedImages:
-    """Binary images, each row packed in 64-bit words: exact window keys in a few shifts."""
+    """Binary images, each row packed in 64-bit words: exact window keys in a few shifts.
+
+    Stored word-major, (words, rows, images), so a window's keys are read as
+    contiguous runs over the images.
+    """
 
     def __init__(self, images: np.ndarray):
         n, rows, cols = images.shape
         self.n_words = -(-cols // 64)
         bits = np.zeros((n, rows, self.n_words * 64), bool)
         bits[..., :cols] = images > 0.5
-        self.words = np.packbits(bits, axis=-1, bitorder="little").view("<u8")
+        words = np.packbits(bits, axis=-1, bitorder="little").view("<u8")
+        self.words = np.ascontiguousarray(words.transpose(2, 1, 0))
 
     def window_keys(self, images: np.ndarray | None, row: int, col: int, height: int, width: int):
         """(n, height * ceil(width / 64)) uint64: the window's bits, row by row."""
-        rows = self.words[:, row : row + height] if images is None else self.words[images, row : row + height]
+        rows = self.words[:, row : row + height]
+        if images is not None:
+            rows = rows[..., images]
         parts = []
         for start in range(col, col + width, 64):
             bits = min(64, col + width - start)
             word, shift = divmod(start, 64)
-            part = rows[..., word] >> np.uint64(shift)
+            part = rows[word] >> np.uint64(shift)
             if shift and word + 1 < self.n_words:
-                part = part | (rows[..., word + 1] << np.uint64(64 - shift))
+                part = part | (rows[word + 1] << np.uint64(64 - shift))
             if bits < 64:
                 part = part & np.uint64((1 << bits) - 1)
             parts.append(part)
-        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        return (np.concatenate(parts) if len(parts) > 1 else parts[0]).T
 
 
 _HASH_MULTIPLIERS = np.random.default_rng(20261121).integers(1, 2**63, 4096, dtype=np.uint64) | np.uint64(1)
@@ -459,7 +466,7 @@ class _Search:
                 table[start : start + count, r0 + drow : r1 + drow, c0 + dcol : c1 + dcol] = change[
                     start : start + count, r0:r1, c0:c1
                 ]
-        return self.stats.wait(jnp.asarray(table)), index
+        return self.stats.wait(jax.device_put(table)), index
 
     def position(self, key, pixels, per_chunk: int, out: np.ndarray) -> None:
         """Margins of every pixel sharing one span (hence one dedup window)."""
@@ -476,11 +483,11 @@ class _Search:
         n_windows = len(reps)
         padded = _bucket(n_windows, WINDOWS_PER_CALL)
         reps = np.pad(reps, (0, padded - n_windows)).astype(np.int32)
-        window_of_image = jnp.asarray(np.pad(window_of_image, (0, self.n_padded - n)))
+        window_of_image = jax.device_put(np.pad(window_of_image, (0, self.n_padded - n)))
         stats.seconds_dedup += time.perf_counter() - started
 
         span = (span_rows * pool, span_cols * pool)
-        dense_rows = jnp.asarray(
+        dense_rows = jax.device_put(
             self.dense_kernel[span_row : span_row + span_rows, span_col : span_col + span_cols].reshape(
                 -1, self.units
             )
@@ -499,11 +506,11 @@ class _Search:
             parts = [
                 window_changes(
                     self.band,
-                    jnp.asarray(reps[start : start + WINDOWS_PER_CALL]),
+                    reps[start : start + WINDOWS_PER_CALL],  # numpy: jit's fast transfer path
                     band_row,
                     band_col,
                     table,
-                    jnp.asarray(table_index[:, start : start + WINDOWS_PER_CALL]),
+                    table_index[:, start : start + WINDOWS_PER_CALL],
                     dense_rows,
                     pool,
                 )
