@@ -188,3 +188,16 @@ def test_search_config_switch_and_fallback(trained_d16, config, caplog):
     assert info["search_method_used"] == "plain"
     assert "does not cover" in caplog.text
     assert margins.shape == (2, 16, 16)
+
+
+def test_benchmark_script_runs_both_searches_side_by_side(tmp_path, capsys):
+    from onepixel.benchmark import main
+
+    # No trained network under --models: it trains one epoch here.
+    main(["search", "--sizes", "16", "--step", "6", "--plain-candidates", "512", "--models", str(tmp_path)])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| 16 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert float(cells[3].replace(",", "")) > 0 and float(cells[4].replace(",", "")) > 0  # cand/s
+    assert cells[5].endswith("x") and cells[-1] == "0"  # a ratio; no decision differs
+    assert "profile (synchronised run" in out
