@@ -41,8 +41,9 @@ from onepixel.model import Architecture, conv, max_pool_floor
 
 log = logging.getLogger(__name__)
 
-# Unique windows per jitted call of the last-block step: fixed, so every
-# call of a span shape compiles once.
+# Unique windows per jitted call of the last-block step: fixed, so calls
+# compile once per span shape and table size (tables round up to powers of
+# two times this).
 WINDOWS_PER_CALL = 256
 # Images per step of the per-candidate loop: each step's (images, pixels,
 # units) sum stays in cache; one broadcast over all N images was 9x slower.
