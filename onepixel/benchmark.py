@@ -97,6 +97,7 @@ def _search_child(args) -> dict:
             candidates=int(margins.size),
             seconds=seconds,
             unique_pairs=stats.unique_pairs,
+            unique_patches=stats.unique_patches,
             dedup=stats.dedup_factor,
             profile=profiled.profile(),
             max_abs_diff=float(np.abs(fast - plain).max()),
@@ -179,7 +180,8 @@ def benchmark_search(args) -> None:
             f"fast {fast_rate:,.0f} cand/s over {fast['candidates']:,} candidates in "
             f"{fast['seconds']:.1f} s (peak {fast['peak_rss_mb']:,.0f} MB); "
             f"ratio {fast_rate / plain_rate:,.0f}x\n"
-            f"  dedup {fast['dedup']:.1f}x; profile (synchronised run, {fast['profile_seconds']:.1f} s): "
+            f"  dedup {fast['dedup']:.1f}x, {fast['unique_patches']:,} unique patches tabulated; "
+            f"profile (synchronised run, {fast['profile_seconds']:.1f} s): "
             f"{profile}; on the plain sample: "
             f"max |margin diff| {fast['max_abs_diff']:.2e}, decisions differ {fast['decisions_differ']}",
             flush=True,

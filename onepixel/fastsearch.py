@@ -345,7 +345,6 @@ class FastSearchStats:
     candidates: int = 0
     unique_pairs: int = 0
     unique_patches: int = 0
-    positions: int = 0
     bands: int = 0
     seconds_base: float = 0.0
     seconds_bands: float = 0.0
@@ -381,8 +380,8 @@ class _Search:
         self.images = (np.asarray(images) > 0.5).astype(np.uint8)  # binary by construction
         self.packed = PackedImages(self.images)
         self.n_prefix = len(arch.conv_channels) - 1
-        self.prev_size = [arch.size, *arch.feature_sizes()][self.n_prefix]
-        self.conv_size = self.prev_size - arch.kernel + 1
+        # Conv cells per axis of the last block (its input is the prefix's output).
+        self.conv_size = [arch.size, *arch.feature_sizes()][self.n_prefix] - arch.kernel + 1
         self.channels = arch.conv_channels[-1]
         self.matrix = last_change_matrix(params, arch, self.plan.region)
         last_pooled = arch.feature_sizes()[-1]
@@ -554,7 +553,6 @@ def fast_flip_margins(
         for col in np.flatnonzero(plan.reaches):
             positions[(*plan.position(row), *plan.position(col))].append((int(row), int(col)))
     per_chunk = Counter(len(pixels) for pixels in positions.values()).most_common(1)[0][0]
-    stats.positions += len(positions)
 
     bytes_per_row = n * search.conv_size * search.channels * 4
     widest = int(plan.span_width.max()) * pool
