@@ -11,11 +11,10 @@ import logging
 import numpy as np
 import xarray as xr
 
-from onepixel.checkpoint import load_summary
-from onepixel.dataset import build_dataset, read_dataset
+from onepixel.dataset import build_dataset
 from onepixel.io import annotate, read_netcdf, write_json, write_netcdf, write_text
 from onepixel.provenance import provenance_attrs
-from onepixel.search import read_search
+from onepixel.settings import search_settings, study_settings
 
 log = logging.getLogger("onepixel")
 
@@ -84,17 +83,23 @@ def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
         "training_accuracy",
         "search_method",
         "n_base_errors",
+        "n_on_manifold",
+        "n_on_manifold_other_label",
+        "n_on_manifold_misclassified",
     ):
         summary.attrs[key] = cube.attrs[key]
     summary.attrs["n_images"] = int(cube.sizes["image"])
     return summary
 
 
-def make_summary(dataset_path, search_path, config: dict, out_path) -> None:
-    dataset = read_dataset(dataset_path)
-    cube = read_search(search_path)
+def make_summary(dataset_path, search_path, key: tuple[int, float, int], config: dict, out_path) -> None:
+    from onepixel.inputs import open_dataset, open_search
+
+    size, step, seed = key
+    dataset = open_dataset(dataset_path, size, step, config)
+    cube = open_search(search_path, size, step, seed, config)
     summary = summarise_search(dataset, cube)
-    summary.attrs.update(provenance_attrs(config))
+    summary.attrs.update(provenance_attrs(config, search_settings(config, size)))
     write_netcdf(summary, out_path, SUMMARY_KIND)
 
 
@@ -124,12 +129,11 @@ def closest_setting_config(config: dict, size: int) -> dict:
     return alt
 
 
-def table1_rows(dataset_paths: dict, paper_path, config: dict) -> list[dict]:
+def table1_rows(datasets: dict, paper_path, config: dict) -> list[dict]:
     """Our unique-image counts next to the paper's, default and closest setting."""
     paper = load_paper_table(paper_path)
     rows = []
-    for (size, step), path in sorted(dataset_paths.items()):
-        ds = read_dataset(path)
+    for (size, step), ds in sorted(datasets.items()):
         ours = int(ds.attrs["n_images"])
         alt_config = closest_setting_config(config, size)
         if alt_config["dataset"] == config["dataset"]:
@@ -156,11 +160,10 @@ def table1_rows(dataset_paths: dict, paper_path, config: dict) -> list[dict]:
     return rows
 
 
-def adversarial_rate_rows(summary_paths: dict) -> tuple[list[dict], list[dict]]:
+def adversarial_rate_rows(summaries: dict) -> tuple[list[dict], list[dict]]:
     """Per-seed rates and per-(D, step) mean and standard deviation."""
     per_seed, groups = [], {}
-    for (size, step, seed), path in sorted(summary_paths.items()):
-        s = read_summary(path)
+    for (size, step, seed), s in sorted(summaries.items()):
         row = {
             "size": size,
             "angle_step": step,
@@ -169,6 +172,7 @@ def adversarial_rate_rows(summary_paths: dict) -> tuple[list[dict], list[dict]]:
             "n_candidates": s.attrs["n_candidates"],
             "n_adversarial": s.attrs["n_adversarial"],
             "adversarial_rate": s.attrs["adversarial_rate"],
+            "n_on_manifold_excluded": s.attrs["n_on_manifold_misclassified"],
             "training_accuracy": s.attrs["training_accuracy"],
             "reached_full_accuracy": bool(s.attrs["reached_full_accuracy"]),
         }
@@ -194,10 +198,9 @@ def adversarial_rate_rows(summary_paths: dict) -> tuple[list[dict], list[dict]]:
     return per_seed, means
 
 
-def training_rows(summary_json_paths: dict) -> list[dict]:
+def training_rows(training_summaries: dict) -> list[dict]:
     rows = []
-    for (size, step, seed), path in sorted(summary_json_paths.items()):
-        s = load_summary(path)
+    for (size, step, seed), s in sorted(training_summaries.items()):
         rows.append(
             {
                 "size": size,
@@ -216,10 +219,9 @@ def training_rows(summary_json_paths: dict) -> list[dict]:
     return rows
 
 
-def ambiguous_rows(dataset_paths: dict) -> list[dict]:
+def ambiguous_rows(datasets: dict) -> list[dict]:
     rows = []
-    for (size, step), path in sorted(dataset_paths.items()):
-        ds = read_dataset(path)
+    for (size, step), ds in sorted(datasets.items()):
         amb = ds["ambiguous"].values
         rows.append(
             {
@@ -233,22 +235,67 @@ def ambiguous_rows(dataset_paths: dict) -> list[dict]:
     return rows
 
 
+def on_manifold_rows(datasets: dict, summaries: dict, exclude_ambiguous: bool) -> list[dict]:
+    """Per (D, step): flips of searched images that yield another valid image, by the label landed on.
+
+    They are never counted as adversarial; ``misclassified_*`` counts those the
+    nets classified differently from the source image's label, i.e. what the
+    rates would have wrongly counted.
+    """
+    rows = []
+    for (size, step), ds in sorted(datasets.items()):
+        label, ambiguous = ds["label"].values, ds["ambiguous"].values
+        source, target = ds["pair_image"].values, ds["pair_target"].values
+        searched = ~ambiguous[source] if exclude_ambiguous else np.ones(source.size, bool)
+        source, target = source[searched], target[searched]
+        excluded = [
+            int(s.attrs["n_on_manifold_misclassified"])
+            for (d, st, _), s in summaries.items()
+            if (d, st) == (size, step)
+        ]
+        rows.append(
+            {
+                "size": size,
+                "angle_step": step,
+                "n_on_manifold_flips": int(source.size),
+                "onto_label_0": int(((label[target] == 0) & ~ambiguous[target]).sum()),
+                "onto_label_1": int(((label[target] == 1) & ~ambiguous[target]).sum()),
+                "onto_ambiguous": int(ambiguous[target].sum()),
+                "onto_other_label": int(((label[target] != label[source]) & ~ambiguous[target]).sum()),
+                "n_seeds": len(excluded),
+                "misclassified_mean_per_net": float(np.mean(excluded)) if excluded else 0.0,
+                "misclassified_total": int(np.sum(excluded)),
+            }
+        )
+    return rows
+
+
 def write_tables(dataset_paths, summary_paths, training_paths, paper_path, config, outputs) -> None:
-    rate_per_seed, rate_means = adversarial_rate_rows(summary_paths)
+    from onepixel.inputs import open_dataset, open_summary, open_training_summary
+
+    datasets = {key: open_dataset(path, *key, config) for key, path in dataset_paths.items()}
+    summaries = {key: open_summary(path, *key, config) for key, path in summary_paths.items()}
+    training = {key: open_training_summary(path, *key, config) for key, path in training_paths.items()}
+    rate_per_seed, rate_means = adversarial_rate_rows(summaries)
     tables = {
-        "table1": table1_rows(dataset_paths, paper_path, config),
+        "table1": table1_rows(datasets, paper_path, config),
         "rates_per_seed": rate_per_seed,
         "rates": rate_means,
-        "training": training_rows(training_paths),
-        "ambiguous": ambiguous_rows(dataset_paths),
+        "training": training_rows(training),
+        "ambiguous": ambiguous_rows(datasets),
+        "on_manifold": on_manifold_rows(datasets, summaries, config["dataset"]["exclude_ambiguous"]),
     }
     for name, rows in tables.items():
         write_text(outputs[name], _csv(rows))
     write_json(
         outputs["provenance"],
         {
-            k: (json.loads(v) if k in ("onepixel_config", "onepixel_versions") else v)
-            for k, v in provenance_attrs(config).items()
+            k: (
+                json.loads(v)
+                if k in ("onepixel_config", "onepixel_versions", "onepixel_cpu", "onepixel_settings")
+                else v
+            )
+            for k, v in provenance_attrs(config, study_settings(config)).items()
         },
     )
     for row in rate_means:

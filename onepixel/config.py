@@ -24,23 +24,50 @@ def _key(path) -> str:
     return "".join(parts) or "<top level>"
 
 
+TYPE_EXAMPLES = {
+    "integer": "a whole number such as 10 (not 10.0 or a string)",
+    "number": "a number such as 0.5",
+    "array": "a list such as [16, 32]",
+    "object": "a mapping of keys to values",
+    "string": "a string",
+    "boolean": "true or false",
+}
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
 def _fix(error: jsonschema.ValidationError) -> str:
-    schema = error.schema
-    if error.validator == "additionalProperties":
+    schema, kind = error.schema, error.validator
+    if kind == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
         return f"remove or rename the unknown key; allowed keys here: {allowed}"
-    if error.validator == "enum":
+    if kind == "enum":
         return f"use one of {schema['enum']}"
-    if error.validator == "required":
+    if kind == "required":
         return "add the missing key (see config/config.yaml for every key)"
-    bounds = {
-        k: schema[k] for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") if k in schema
-    }
-    if bounds:
+    if kind == "type":
+        return f"use {TYPE_EXAMPLES.get(schema['type'], 'a value of type ' + str(schema['type']))}"
+    if kind in BOUNDS:
+        bounds = {k: schema[k] for k in BOUNDS if k in schema}
         return f"use a value within {bounds}"
-    if "type" in schema:
-        return f"use a value of type {schema['type']}"
+    if kind == "minItems":
+        return f"give at least {schema['minItems']} item(s)"
+    if kind == "maxItems":
+        return f"give at most {schema['maxItems']} item(s)"
+    if kind == "uniqueItems":
+        return "list each value once"
     return "see config/config.yaml and workflow/schemas/config.schema.yaml"
+
+
+def _strict_integer(checker, instance) -> bool:
+    # JSON Schema counts 10.0 as an integer; a size, seed or epoch count of 10.0
+    # would then reach paths ("D16.0") and range() as a float.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
 
 
 def load_schema() -> dict:
@@ -53,11 +80,23 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if isinstance(dataset, dict) and isinstance(dataset.get("length_min_by_size"), dict):
         # YAML reads `32: 16` with an integer key; JSON schema wants strings.
         dataset["length_min_by_size"] = {str(k): v for k, v in dataset["length_min_by_size"].items()}
-    validator = jsonschema.Draft7Validator(schema or load_schema())
+    if not isinstance(config, dict) or not config:
+        raise ConfigError(
+            "config: empty or not a mapping of keys. Fix: start from config/config.yaml "
+            "(snakemake --configfile FILE)"
+        )
+    validator = StrictValidator(schema or load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
         raise ConfigError(f"config key '{_key(error.absolute_path)}': {error.message}. Fix: {_fix(error)}")
+    for i, step in enumerate(config["angle_steps"]):
+        per_half_turn = 180.0 / step
+        if abs(per_half_turn - round(per_half_turn)) > 1e-9:
+            raise ConfigError(
+                f"config key 'angle_steps[{i}]': {step} does not divide 180, so the angle grid would "
+                "not close at 180°. Fix: use a step 180 / n, e.g. 0.5, 1.0, 2.0, 4.0 or 5.0"
+            )
     low, high = config["dataset"]["positive_range_deg"]
     if low > high:
         raise ConfigError(

@@ -10,11 +10,71 @@ import xarray as xr
 from onepixel.io import annotate, read_netcdf, write_netcdf
 from onepixel.provenance import provenance_attrs
 from onepixel.raster import rasterize
+from onepixel.settings import dataset_settings
 
 log = logging.getLogger(__name__)
 
 DATASET_KIND = "dataset"
-DATASET_VARIABLES = ("images", "label", "angle", "length", "ambiguous", "generator_image")
+DATASET_VARIABLES = (
+    "images",
+    "label",
+    "angle",
+    "length",
+    "ambiguous",
+    "generator_image",
+    "pair_image",
+    "pair_row",
+    "pair_col",
+    "pair_target",
+)
+# Zobrist hashing: an image's key is the XOR of one random 64-bit word per set
+# pixel, so flipping pixel p XORs the key with word p and every flip's key comes
+# from one XOR. Matches are verified pixel by pixel, so collisions cannot mislead.
+ZOBRIST_SEED = 20180927
+
+
+def one_flip_pairs(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, ...]:
+    """Every (image, row, col) whose flip yields another image of the set, and that image.
+
+    Returns ``(source, row, col, target)`` int32 arrays over all such directed
+    pairs, sorted by source then pixel. Exact: candidate matches from the hash
+    are compared pixel by pixel.
+    """
+    images = np.asarray(images).astype(bool)
+    n, height, width = images.shape
+    flat = images.reshape(n, -1)
+    words = np.random.default_rng(ZOBRIST_SEED).integers(0, 2**63, size=height * width, dtype=np.uint64)
+    keys = np.zeros(n, np.uint64)
+    for start in range(0, n, chunk):
+        part = flat[start : start + chunk]
+        keys[start : start + chunk] = np.bitwise_xor.reduce(np.where(part, words, np.uint64(0)), axis=1)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    found = []
+    for start in range(0, n, chunk):
+        flipped = keys[start : start + chunk, None] ^ words[None, :]
+        pos = np.searchsorted(sorted_keys, flipped).clip(max=n - 1)
+        src, pixel = np.nonzero(sorted_keys[pos] == flipped)
+        src = src + start
+        # Every image with the same key (hash collisions are possible in principle).
+        for s, p in zip(src.tolist(), pixel.tolist(), strict=True):
+            first = pos[s - start, p]
+            candidate = first
+            while candidate < n and sorted_keys[candidate] == sorted_keys[first]:
+                target = int(order[candidate])
+                flipped_image = flat[s].copy()
+                flipped_image[p] = ~flipped_image[p]
+                if np.array_equal(flat[target], flipped_image):
+                    found.append((s, p, target))
+                candidate += 1
+    pairs = np.array(sorted(found), np.int64).reshape(-1, 3)
+    source, pixel, target = pairs.T
+    return (
+        source.astype(np.int32),
+        (pixel // width).astype(np.int32),
+        (pixel % width).astype(np.int32),
+        target.astype(np.int32),
+    )
 
 
 def angle_grid(step: float) -> np.ndarray:
@@ -76,14 +136,20 @@ def build_dataset(size: int, step: float, config: dict) -> xr.Dataset:
     order = np.lexsort((-flat_length, flat_angle, flat_image))
     starts = np.searchsorted(flat_image[order], np.arange(n_images))
     representative = order[starts + (n_generators - 1) // 2]
+    stacked = np.stack(images).astype(np.uint8)
+    pair_image, pair_row, pair_col, pair_target = one_flip_pairs(stacked)
 
     ds = xr.Dataset(
         data_vars={
-            "images": (("image", "row", "col"), np.stack(images).astype(np.uint8)),
+            "images": (("image", "row", "col"), stacked),
             "label": ("image", flat_label[representative].astype(np.int8)),
             "ambiguous": ("image", ambiguous),
             "n_generators": ("image", n_generators.astype(np.int32)),
             "generator_image": (("length", "angle"), generator_image),
+            "pair_image": ("pair", pair_image),
+            "pair_row": ("pair", pair_row),
+            "pair_col": ("pair", pair_col),
+            "pair_target": ("pair", pair_target),
         },
         coords={
             "image": np.arange(n_images),
@@ -98,8 +164,9 @@ def build_dataset(size: int, step: float, config: dict) -> xr.Dataset:
     )
     annotate_dataset(ds)
     ds.attrs.update(
-        provenance_attrs(config, size=size, angle_step=step),
+        provenance_attrs(config, dataset_settings(config, size), size=size, angle_step=step),
         n_images=n_images,
+        n_one_flip_pairs=int(pair_image.size),
         n_ambiguous=int(ambiguous.sum()),
         n_generators_total=int(flat_image.size),
         rasterizer=dataset_cfg["rasterizer"],
@@ -122,6 +189,10 @@ def annotate_dataset(ds: xr.Dataset) -> None:
         "rep_angle": ("representative generating angle (median of the image's generators)", "degree"),
         "rep_length": ("representative generating length", "px"),
         "angle_label": ("class of every image generated at this angle", "1"),
+        "pair_image": ("image whose one-pixel flip yields another image of this dataset", "1"),
+        "pair_row": ("row of that flip", "px"),
+        "pair_col": ("column of that flip", "px"),
+        "pair_target": ("the image of this dataset the flip yields", "1"),
     }
     annotate(ds, meta)
 

@@ -11,8 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from onepixel.analysis import read_summary  # noqa: E402
-from onepixel.dataset import read_dataset  # noqa: E402
+from onepixel.inputs import open_dataset, open_summary  # noqa: E402
 from onepixel.io import atomic_path  # noqa: E402
 from onepixel.provenance import provenance_attrs  # noqa: E402
 
@@ -54,8 +53,8 @@ def signed_angle(angle):
     return np.where(angle >= 90, angle - 180, angle)
 
 
-def figure2_examples(dataset_path, config, png, pdf) -> None:
-    ds = read_dataset(dataset_path)
+def figure2_examples(dataset_path, key, config, png, pdf) -> None:
+    ds = open_dataset(dataset_path, *key, config)
     low, high = config["dataset"]["positive_range_deg"]
     angles = ds["angle"].values
     wanted = np.linspace(low - 20, high + 20, 9)
@@ -117,15 +116,15 @@ def figure3_adversarial(cube, confirmations, config, png, pdf) -> None:
     save_figure(fig, png, pdf, config, "Fig. 3 adversarial example")
 
 
-def _grouped(summary_paths: dict):
+def _grouped(summary_paths: dict, config: dict):
     groups: dict = {}
-    for (size, step, _seed), path in sorted(summary_paths.items()):
-        groups.setdefault((size, step), []).append(read_summary(path))
+    for key, path in sorted(summary_paths.items()):
+        groups.setdefault(key[:2], []).append(open_summary(path, *key, config))
     return groups
 
 
 def figure4_likelihood(summary_paths, config, png, pdf) -> None:
-    groups = _grouped(summary_paths)
+    groups = _grouped(summary_paths, config)
     sizes = sorted({k[0] for k in groups})
     steps = sorted({k[1] for k in groups})
     low, high = config["dataset"]["positive_range_deg"]
@@ -174,7 +173,7 @@ def boundary_segments(size: int, length: float, angles_deg):
 
 
 def figure5_heatmaps(summary_paths, config, png, pdf) -> None:
-    groups = _grouped(summary_paths)
+    groups = _grouped(summary_paths, config)
     sizes = sorted({k[0] for k in groups})
     steps = sorted({k[1] for k in groups})
     low, high = config["dataset"]["positive_range_deg"]
@@ -210,7 +209,7 @@ def redundancy(n_images: int, size: int) -> float:
 
 
 def figure6_redundancy(summary_paths, config, png, pdf) -> None:
-    groups = _grouped(summary_paths)
+    groups = _grouped(summary_paths, config)
     fig, ax = plt.subplots(figsize=(6, 4.2))
     steps = sorted({k[1] for k in groups})
     markers = dict(zip(steps, "os^Dv<>", strict=False))

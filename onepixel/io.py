@@ -12,11 +12,18 @@ import xarray as xr
 
 KIND_ATTR = "onepixel_kind"
 FORMAT_ATTR = "onepixel_format_version"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class ResultFileError(ValueError):
     """A result file that is missing, corrupt, foreign or of the wrong kind."""
+
+
+def rebuild_hint(path) -> str:
+    """A fix that works: a present output is not rebuilt by naming it, a missing one is."""
+    return (
+        f"fix: `rm {path}` and rerun your snakemake command (it rebuilds that file and what is made from it)"
+    )
 
 
 @contextmanager
@@ -80,9 +87,9 @@ def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
 def read_netcdf(path, kind: str, required: tuple[str, ...] = ()) -> xr.Dataset:
     """Open a result file, checking it is ours, of ``kind``, and complete."""
     path = Path(path)
-    hint = f"delete it and rebuild it with `snakemake {path}`"
+    hint = rebuild_hint(path)
     if not path.exists():
-        raise ResultFileError(f"{path}: file not found; build it with `snakemake {path}`")
+        raise ResultFileError(f"{path}: file not found; fix: build it with `snakemake {path}`")
     try:
         dataset = xr.load_dataset(path, engine="netcdf4")
     except Exception as error:  # netCDF4 raises several unrelated types

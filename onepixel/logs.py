@@ -83,17 +83,55 @@ def log_device(logger: logging.Logger) -> None:
     )
 
 
-def run_stage(log_path, stage, *args, **kwargs) -> None:
-    """Run one workflow stage with logging; known input errors exit with one line."""
+def remove_stale_temporaries(outputs, logger: logging.Logger) -> None:
+    """Remove what a killed writer of these outputs left (onepixel.io.atomic_path's temp files)."""
+    from pathlib import Path
+
+    for output in outputs:
+        path = Path(output)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+            logger.info("removed %s, left by an interrupted run", stale)
+
+
+def _traceback_to_log_file() -> None:
+    import traceback
+
+    text = traceback.format_exc()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.stream.write(text)
+            handler.flush()
+
+
+def run_stage(log_path, stage, *args, outputs=(), **kwargs) -> None:
+    """Run one workflow stage with logging; every failure ends the log with one line.
+
+    Known input errors (a bad config value, a missing, corrupt or foreign file)
+    end with their message and its fix; anything else with its type and message.
+    The traceback goes above that line in the job's log.
+    """
     from onepixel.config import ConfigError
     from onepixel.io import ResultFileError
 
     logger = setup_logging(log_path)
+    remove_stale_temporaries(outputs, logger)
     log_device(logger)
     try:
         stage(*args, **kwargs)
     except (ResultFileError, ConfigError) as error:
+        _traceback_to_log_file()
         logger.error("%s", error)
+        sys.exit(1)
+    except Exception as error:
+        logger.error("traceback:", exc_info=True)
+        logger.error(
+            "%s failed: %s: %s; fix: not a known input problem: check the config and inputs named "
+            "above, and if they are valid, report it with this log",
+            getattr(stage, "__name__", "stage"),
+            type(error).__name__,
+            error,
+        )
         sys.exit(1)
 
 

@@ -22,7 +22,17 @@ from onepixel.provenance import provenance_attrs
 log = logging.getLogger(__name__)
 
 SEARCH_KIND = "search"
-SEARCH_VARIABLES = ("margin", "adversarial", "base_margin", "label", "angle", "length")
+SEARCH_VARIABLES = (
+    "margin",
+    "adversarial",
+    "misclassified",
+    "lands_on",
+    "on_manifold",
+    "base_margin",
+    "label",
+    "angle",
+    "length",
+)
 
 
 def make_plain_flip_fn(arch: Architecture):
@@ -152,22 +162,49 @@ def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
     return full_set_margins(make_margin_fn(arch), params, images.astype(np.float32))
 
 
+def landing_images(dataset: xr.Dataset, image_indices: np.ndarray) -> np.ndarray:
+    """(N, D, D) dataset index of the valid image each flip yields, -1 where none."""
+    size = dataset.sizes["row"]
+    lands_on = np.full((len(image_indices), size, dataset.sizes["col"]), -1, np.int32)
+    position = np.full(dataset.sizes["image"], -1, np.int64)
+    position[image_indices] = np.arange(len(image_indices))
+    source = position[dataset["pair_image"].values]
+    keep = source >= 0
+    lands_on[source[keep], dataset["pair_row"].values[keep], dataset["pair_col"].values[keep]] = dataset[
+        "pair_target"
+    ].values[keep]
+    return lands_on
+
+
 def search_dataset(
     dataset: xr.Dataset,
     image_indices: np.ndarray,
     flip_margins: np.ndarray,
     base: np.ndarray,
     config: dict,
+    settings: dict | None = None,
     **attrs,
 ) -> xr.Dataset:
-    """The flip cube as xarray: (image, row, col) with per-image coordinates."""
+    """The flip cube as xarray: (image, row, col) with per-image coordinates.
+
+    A flip is adversarial when the flipped image is classified differently from
+    the image's label and is not itself an image of the dataset: a flip onto
+    another valid image (possible for even D, where two images of different
+    labels can differ in one pixel) is a correct answer of the net, not an attack.
+    """
     labels = dataset["label"].values[image_indices]
-    adversarial = (flip_margins > 0) != labels.astype(bool)[:, None, None]
+    misclassified = (flip_margins > 0) != labels.astype(bool)[:, None, None]
+    lands_on = landing_images(dataset, image_indices)
+    on_manifold = lands_on >= 0
+    adversarial = misclassified & ~on_manifold
     sub = dataset.isel(image=image_indices)
     ds = xr.Dataset(
         data_vars={
             "margin": (("image", "row", "col"), flip_margins.astype(np.float32)),
             "adversarial": (("image", "row", "col"), adversarial),
+            "misclassified": (("image", "row", "col"), misclassified),
+            "lands_on": (("image", "row", "col"), lands_on),
+            "on_manifold": (("image", "row", "col"), on_manifold),
             "base_margin": ("image", base.astype(np.float32)),
             "n_adversarial": ("image", adversarial.sum(axis=(1, 2)).astype(np.int32)),
         },
@@ -182,7 +219,13 @@ def search_dataset(
     )
     meta = {
         "margin": ("logit margin (class 1 minus class 0) after flipping this pixel", "1"),
-        "adversarial": ("flipped image is classified differently from the image's label", "1"),
+        "adversarial": (
+            "flipped image is classified differently from the image's label and is no image of the dataset",
+            "1",
+        ),
+        "misclassified": ("flipped image is classified differently from the image's label", "1"),
+        "lands_on": ("index of the dataset image the flip yields (-1: none)", "1"),
+        "on_manifold": ("the flip yields another valid image of the dataset (never adversarial)", "1"),
         "base_margin": ("logit margin of the unflipped image", "1"),
         "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
         "image": ("index of the image in the dataset file", "1"),
@@ -194,12 +237,18 @@ def search_dataset(
     }
     annotate(ds, meta)
     n_candidates = int(adversarial.size)
+    target_labels = dataset["label"].values[lands_on[on_manifold]]
     ds.attrs.update(
-        provenance_attrs(config, **attrs),
+        provenance_attrs(config, settings, **attrs),
         n_candidates=n_candidates,
         n_adversarial=int(adversarial.sum()),
         adversarial_rate=float(adversarial.sum() / max(n_candidates, 1)),
         n_base_errors=int(((base > 0) != labels.astype(bool)).sum()),
+        n_on_manifold=int(on_manifold.sum()),
+        n_on_manifold_other_label=int(
+            (target_labels != np.repeat(labels, on_manifold.sum(axis=(1, 2)))).sum()
+        ),
+        n_on_manifold_misclassified=int((misclassified & on_manifold).sum()),
     )
     return ds
 

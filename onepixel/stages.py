@@ -10,23 +10,17 @@ import time
 import jax
 import numpy as np
 
-from onepixel.checkpoint import load_params, load_summary, save_params
-from onepixel.dataset import build_dataset, read_dataset, selected_images, write_dataset
-from onepixel.io import ResultFileError, write_json, write_text
+from onepixel.checkpoint import save_params
+from onepixel.dataset import build_dataset, selected_images, write_dataset
+from onepixel.inputs import load_model, open_dataset, open_search
+from onepixel.io import write_json, write_text
 from onepixel.model import Architecture, init_params, param_count
-from onepixel.provenance import git_commit, package_versions
+from onepixel.provenance import cpu_info, git_commit, package_versions, provenance_attrs
 from onepixel.search import flip_margins, search_dataset, write_search
+from onepixel.settings import search_settings, training_settings
 from onepixel.train import train
 
 log = logging.getLogger("onepixel")
-
-
-def check_dataset_matches(ds, size: int, step: float, path) -> None:
-    if ds.attrs.get("size") != size or not np.isclose(ds.attrs.get("angle_step", np.nan), step):
-        raise ResultFileError(
-            f"{path}: holds D={ds.attrs.get('size')}, step={ds.attrs.get('angle_step')}, "
-            f"expected D={size}, step={step}; delete it and rebuild it"
-        )
 
 
 def make_dataset(size: int, step: float, config: dict, out_path) -> None:
@@ -34,12 +28,14 @@ def make_dataset(size: int, step: float, config: dict, out_path) -> None:
     ds = build_dataset(size, step, config)
     write_dataset(ds, out_path)
     log.info(
-        "D=%d step=%s: %d unique images (%d ambiguous) from %d (length, angle) pairs in %.1f s",
+        "D=%d step=%s: %d unique images (%d ambiguous) from %d (length, angle) pairs, "
+        "%d one-pixel flips onto another image, in %.1f s",
         size,
         step,
         ds.attrs["n_images"],
         ds.attrs["n_ambiguous"],
         ds.attrs["n_generators_total"],
+        ds.attrs["n_one_flip_pairs"],
         time.perf_counter() - started,
     )
 
@@ -54,8 +50,7 @@ def train_model(
     history_path,
     summary_path,
 ) -> None:
-    ds = read_dataset(dataset_path)
-    check_dataset_matches(ds, size, step, dataset_path)
+    ds = open_dataset(dataset_path, size, step, config)
     arch = Architecture.from_config(size, config["model"])
     arch.validate()
     chosen = selected_images(ds, config["dataset"]["exclude_ambiguous"])
@@ -77,12 +72,15 @@ def train_model(
     writer = csv.DictWriter(buffer, fieldnames=list(result.history[0]))
     writer.writeheader()
     writer.writerows(result.history)
-    save_params(result.params, params_path)
+    settings = training_settings(config, size)
+    provenance = provenance_attrs(config, settings, size=size, angle_step=step, seed=seed)
+    save_params(result.params, params_path, provenance)
     write_text(history_path, buffer.getvalue())
     write_json(
         summary_path,
         {
             "onepixel_kind": "training_summary",
+            "onepixel_settings": settings,
             "size": size,
             "angle_step": step,
             "seed": seed,
@@ -97,24 +95,12 @@ def train_model(
             "config": config,
             "versions": package_versions(),
             "git_commit": git_commit(),
+            "cpu": cpu_info(),
             "device": str(jax.devices()[0]),
         },
     )
     status = "reached accuracy 1.0" if result.reached_full_accuracy else "DID NOT reach accuracy 1.0"
     log.info("seed %d %s after %d epochs in %.1f s", seed, status, result.epochs, seconds)
-
-
-def load_model(summary_path, params_path, size: int, config: dict):
-    """Load a checkpoint, refusing one trained with another architecture."""
-    summary = load_summary(summary_path)
-    arch = Architecture.from_config(size, config["model"])
-    if summary.get("architecture") != arch.to_dict():
-        raise ResultFileError(
-            f"{summary_path}: checkpoint architecture {summary.get('architecture')} differs "
-            f"from the configured {arch.to_dict()}; rebuild it with `snakemake -R train_model` "
-            "or set the model keys it was trained with"
-        )
-    return arch, load_params(params_path, arch), summary
 
 
 def run_search(
@@ -127,9 +113,8 @@ def run_search(
     config: dict,
     out_path,
 ) -> None:
-    ds = read_dataset(dataset_path)
-    check_dataset_matches(ds, size, step, dataset_path)
-    arch, params, summary = load_model(summary_path, params_path, size, config)
+    ds = open_dataset(dataset_path, size, step, config)
+    arch, params, summary = load_model(summary_path, params_path, size, step, seed, config)
     if not summary["reached_full_accuracy"]:
         log.warning(
             "network D=%d step=%s seed=%d stopped at training accuracy %.5f < 1.0; "
@@ -156,6 +141,7 @@ def run_search(
         margins,
         base,
         config,
+        search_settings(config, size),
         size=size,
         angle_step=step,
         seed=seed,
@@ -165,24 +151,33 @@ def run_search(
     )
     write_search(cube, out_path)
     log.info(
-        "%d adversarial of %d candidates (rate %.3e) in %.1f s",
+        "%d adversarial of %d candidates (rate %.3e) in %.1f s; %d flips land on another valid image "
+        "(%d of them classified differently from their source image), not counted",
         cube.attrs["n_adversarial"],
         cube.attrs["n_candidates"],
         cube.attrs["adversarial_rate"],
         seconds,
+        cube.attrs["n_on_manifold"],
+        cube.attrs["n_on_manifold_misclassified"],
     )
 
 
 def confirm_adversarial_flips(
-    dataset_path, search_path, params_path, summary_path, size: int, config: dict, n_flips: int = 2
+    dataset_path,
+    search_path,
+    params_path,
+    summary_path,
+    key: tuple[int, float, int],
+    config: dict,
+    n_flips: int = 2,
 ) -> tuple:
     """Pick an image with adversarial flips and re-classify them by a plain forward pass."""
-    from onepixel.search import read_search
     from onepixel.train import make_margin_fn
 
-    ds = read_dataset(dataset_path)
-    cube = read_search(search_path)
-    arch, params, _ = load_model(summary_path, params_path, size, config)
+    size, step, seed = key
+    ds = open_dataset(dataset_path, size, step, config)
+    cube = open_search(search_path, size, step, seed, config)
+    arch, params, _ = load_model(summary_path, params_path, size, step, seed, config)
     counts = cube["n_adversarial"].values
     candidates = np.flatnonzero(counts >= n_flips)
     if candidates.size == 0:

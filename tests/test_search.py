@@ -44,7 +44,7 @@ def test_whole_odd_size_set_matches_flip_by_hand(config):
                 assert cube[i, r, c] == pytest.approx(by_hand(arch, params, images[i], r, c), abs=1e-4)
 
 
-def test_search_dataset_adversarial_is_prediction_differs_from_label(trained_d16, config):
+def test_search_dataset_adversarial_is_misclassified_and_off_the_manifold(trained_d16, config):
     ds, chosen, arch, result = trained_d16
     images = ds["images"].values[chosen]
     margins = plain_flip_margins(arch, result.params, images)
@@ -61,8 +61,12 @@ def test_search_dataset_adversarial_is_prediction_differs_from_label(trained_d16
         seed=0,
     )
     labels = ds["label"].values[chosen]
-    expected = (margins > 0) != labels.astype(bool)[:, None, None]
+    misclassified = (margins > 0) != labels.astype(bool)[:, None, None]
+    np.testing.assert_array_equal(cube["misclassified"].values, misclassified)
+    expected = misclassified & ~cube["on_manifold"].values
     np.testing.assert_array_equal(cube["adversarial"].values, expected)
+    # D=16 step 2: 48 flips onto other valid images (same label), none adversarial.
+    assert cube.attrs["n_on_manifold"] == int((cube["lands_on"].values >= 0).sum()) > 0
     assert cube.attrs["n_adversarial"] == int(expected.sum())
     assert 0 <= cube.attrs["adversarial_rate"] <= 1
     np.testing.assert_array_equal(cube["angle"].values, ds["rep_angle"].values[chosen])

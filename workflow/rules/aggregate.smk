@@ -31,6 +31,8 @@ rule tables:
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        settings=settings.as_json(settings.study_settings(config)),
     script:
         "../scripts/tables.py"
 
@@ -48,6 +50,8 @@ rule figure2_examples:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=settings.as_json(settings.dataset_settings(config, FIRST["D"])),
     script:
         "../scripts/figures.py"
 
@@ -71,7 +75,7 @@ rule figure3_adversarial:
         mem_mb=4000,
         runtime=10,
     params:
-        size=FIRST["D"],
+        settings=settings.as_json(settings.search_settings(config, FIRST["D"])),
     script:
         "../scripts/figures.py"
 
@@ -91,5 +95,7 @@ rule figures_from_summaries:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        settings=figure_settings_param,
     script:
         "../scripts/figures.py"

@@ -5,6 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from onepixel.config import step_name, validate_config
+from onepixel import settings
 
 validate_config(config)
 
@@ -25,6 +26,22 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def settings_param(kind):
+    """A rule's params: the config its results depend on (a change reruns it)."""
+    of = {
+        "dataset": settings.dataset_settings,
+        "training": settings.training_settings,
+        "search": settings.search_settings,
+    }[kind]
+    return lambda wildcards: settings.as_json(of(config, int(wildcards.D)))
+
+
+def figure_settings_param(wildcards):
+    return settings.as_json(
+        {str(d): settings.figure_settings(config, d, wildcards.figure) for d in SIZES}
+    )
+
+
 def dataset_paths():
     return [f"results/datasets/D{d}_step{s}.nc" for d, s in COMBOS]
 
@@ -39,7 +56,14 @@ TABLES = {
         caption=str(REPORT_DIR / f"{name}.rst"),
         category="Tables",
     )
-    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous")
+    for name in (
+        "table1",
+        "rates",
+        "rates_per_seed",
+        "training",
+        "ambiguous",
+        "on_manifold",
+    )
 }
 FIGURES = [
     "fig2_examples",

@@ -11,5 +11,7 @@ rule make_dataset:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        settings=settings_param("dataset"),
     script:
         "../scripts/make_dataset.py"

@@ -15,6 +15,8 @@ rule flip_search:
     resources:
         mem_mb=8000,
         runtime=600,
+    params:
+        settings=settings_param("search"),
     script:
         "../scripts/flip_search.py"
 
@@ -33,5 +35,7 @@ rule summarise_search:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        settings=settings_param("search"),
     script:
         "../scripts/summarise_search.py"

@@ -15,5 +15,7 @@ rule train_model:
     resources:
         mem_mb=4000,
         runtime=240,
+    params:
+        settings=settings_param("training"),
     script:
         "../scripts/train_model.py"

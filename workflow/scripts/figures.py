@@ -16,14 +16,15 @@ def draw():
     out = (snakemake.config, snakemake.output.png, snakemake.output.pdf)
     name = Path(snakemake.output.png).stem
     if name == "fig2_examples":
-        figures.figure2_examples(snakemake.input.dataset, *out)
+        key = parse_result_path(snakemake.input.dataset)
+        figures.figure2_examples(snakemake.input.dataset, key, *out)
     elif name == "fig3_adversarial":
         cube, confirmed = confirm_adversarial_flips(
             snakemake.input.dataset,
             snakemake.input.cube,
             snakemake.input.params,
             snakemake.input.summary,
-            snakemake.params.size,
+            parse_result_path(snakemake.input.cube),
             snakemake.config,
         )
         figures.figure3_adversarial(cube, confirmed, *out)
@@ -36,4 +37,4 @@ def draw():
         }[name](summaries, *out)
 
 
-run_stage(snakemake.log[0], draw)
+run_stage(snakemake.log[0], draw, outputs=snakemake.output)

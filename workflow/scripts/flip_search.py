@@ -21,4 +21,5 @@ run_stage(
     int(snakemake.wildcards.seed),
     snakemake.config,
     snakemake.output.cube,
+    outputs=snakemake.output,
 )

@@ -17,4 +17,5 @@ run_stage(
     float(snakemake.wildcards.step),
     snakemake.config,
     snakemake.output.dataset,
+    outputs=snakemake.output,
 )

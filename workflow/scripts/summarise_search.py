@@ -15,6 +15,8 @@ run_stage(
     make_summary,
     snakemake.input.dataset,
     snakemake.input.cube,
+    (int(snakemake.wildcards.D), float(snakemake.wildcards.step), int(snakemake.wildcards.seed)),
     snakemake.config,
     snakemake.output.summary,
+    outputs=snakemake.output,
 )

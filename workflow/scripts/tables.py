@@ -24,4 +24,5 @@ run_stage(
     snakemake.input.paper,
     snakemake.config,
     dict(snakemake.output.items()),
+    outputs=snakemake.output,
 )

@@ -21,4 +21,5 @@ run_stage(
     snakemake.output.params,
     snakemake.output.history,
     snakemake.output.summary,
+    outputs=snakemake.output,
 )
