@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The config is checked first: Snakemake's own YAML error does not name the file.
 run: $(STAMP)
+	$(VENV)/bin/python -m onepixel.config $(CONFIG)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 demo: $(STAMP)
+	$(VENV)/bin/python -m onepixel.config config/tiny.yaml
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/tiny.yaml
 
 test: $(STAMP)

@@ -74,8 +74,41 @@ def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
-def validate_config(config: dict, schema: dict | None = None) -> dict:
-    """Validate ``config`` in place against the schema and cross-field rules."""
+def validate_config(config: dict, schema: dict | None = None, sources=()) -> dict:
+    """Validate ``config`` in place against the schema and cross-field rules.
+
+    ``sources``: the config files it came from, named in every error.
+    """
+    try:
+        return _validate(config, schema)
+    except ConfigError as error:
+        if not sources:
+            raise
+        names = " + ".join(str(s) for s in sources)
+        raise ConfigError(f"{names}: {error}") from None
+
+
+def load_config_file(path) -> dict:
+    """Read one YAML config file; a syntax error or an empty file names the file and the place."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(
+            f"{path}: not valid YAML{where} ({problem}). Fix: correct the YAML there "
+            "(compare with config/config.yaml)"
+        ) from None
+    if not isinstance(config, dict) or not config:
+        raise ConfigError(f"{path}: empty or not a mapping of keys. Fix: start from a copy of config/config.yaml")
+    return config
+
+
+def _validate(config: dict, schema: dict | None) -> dict:
     dataset = config.get("dataset")
     if isinstance(dataset, dict) and isinstance(dataset.get("length_min_by_size"), dict):
         # YAML reads `32: 16` with an integer key; JSON schema wants strings.
@@ -128,3 +161,33 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
 def step_name(step: float) -> str:
     """Wildcard spelling of an angle step: 0.5 -> '0.5', 1 -> '1.0'."""
     return str(float(step))
+
+
+def main(argv=None) -> int:
+    """`python -m onepixel.config FILE...`: check config files before a run (syntax and values)."""
+    import sys
+
+    paths = list(sys.argv[1:] if argv is None else argv) or ["config/config.yaml"]
+    merged: dict = {}
+    try:
+        for path in paths:
+            _merge(merged, load_config_file(path))
+        validate_config(merged, sources=paths)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{' + '.join(paths)}: valid")
+    return 0
+
+
+def _merge(base: dict, update: dict) -> None:
+    """Snakemake's merge of several config files: nested mappings updated key by key."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,7 +3,8 @@ import copy
 import pytest
 import yaml
 
-from onepixel.config import ConfigError, validate_config
+from onepixel.config import ConfigError, load_config_file, validate_config
+from onepixel.config import main as config_main
 
 from .conftest import REPO
 
@@ -39,6 +40,25 @@ def test_default_config_is_the_paper_grid():
         (lambda c: c["dataset"].update(positive_range_deg=[50, 40]), r"positive_range_deg"),
         (lambda c: c["dataset"].update(length_min_by_size={33: 12}), r"length_min_by_size.33"),
         (lambda c: c["model"].update(conv_channels=[8, 8, 8, 8]), r"'model'.*too small"),
+        # Integers where integers are meant: 16.0 would reach paths as "D16.0".
+        (lambda c: c.update(sizes=[16.0]), r"'sizes\[0\]'.*not of type 'integer'.*whole number"),
+        (lambda c: c.update(seeds=[0.0]), r"'seeds\[0\]'.*not of type 'integer'.*whole number"),
+        (lambda c: c["training"].update(max_epochs=10.0), r"'training.max_epochs'.*whole number"),
+        (lambda c: c["training"].update(max_epochs="ten"), r"'training.max_epochs'.*'ten'.*whole number"),
+        (lambda c: c["training"].update(batch_size=True), r"'training.batch_size'.*whole number"),
+        (lambda c: c["model"].update(kernel=3.0), r"'model.kernel'.*whole number"),
+        # The smallest step, and steps that do not divide 180.
+        (lambda c: c.update(angle_steps=[1e-5]), r"'angle_steps\[0\]'.*minimum of 0.01.*within"),
+        (lambda c: c.update(angle_steps=[2.0, 7.0]), r"'angle_steps\[1\]'.*does not divide 180.*180 / n"),
+        (lambda c: c.update(angle_steps=[0.7]), r"does not divide 180"),
+        # List shapes: the fix says what is wrong with the list, not its type.
+        (lambda c: c.update(sizes=[]), r"'sizes'.*non-empty.*at least 1 item"),
+        (lambda c: c.update(seeds=[0, 0]), r"'seeds'.*non-unique.*each value once"),
+        (lambda c: c["model"].update(conv_channels=[]), r"'model.conv_channels'.*at least 1 item"),
+        (lambda c: c["dataset"].update(positive_range_deg=[0, 40, 80]), r"positive_range_deg.*at most 2"),
+        (lambda c: c["search"].update(method="quick"), r"'search.method'.*use one of \['fast', 'plain'\]"),
+        (lambda c: c["training"].pop("learning_rate"), r"'training'.*learning_rate.*add the missing key"),
+        (lambda c: c["training"].update(lr=0.1), r"'training'.*lr.*allowed keys here: batch_size"),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(tiny_config, edit, message):
@@ -46,3 +66,37 @@ def test_bad_values_name_the_key_and_the_fix(tiny_config, edit, message):
     edit(cfg)
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
+
+
+def test_errors_name_the_config_files(tiny_config):
+    cfg = copy.deepcopy(tiny_config)
+    cfg["training"]["max_epochs"] = 10.0
+    with pytest.raises(
+        ConfigError, match=r"^config/config.yaml \+ mine.yaml: config key 'training.max_epochs'"
+    ):
+        validate_config(cfg, sources=["config/config.yaml", "mine.yaml"])
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_place(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sizes: [16\nseeds: : :\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML at line 2, column \d+"):
+        load_config_file(bad)
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "- 16\n- 32\n"])
+def test_an_empty_config_file_names_the_file(tmp_path, text):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(text)
+    with pytest.raises(ConfigError, match=r"empty.yaml: empty or not a mapping"):
+        load_config_file(empty)
+
+
+def test_config_check_command(tmp_path, capsys):
+    assert config_main([str(REPO / "config" / "tiny.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("training: {max_epochs: 10.0}\n")
+    assert config_main([str(REPO / "config" / "config.yaml"), str(partial)]) == 1
+    err = capsys.readouterr().err
+    assert "partial.yaml: config key 'training.max_epochs'" in err and len(err.strip().splitlines()) == 1

@@ -75,3 +75,31 @@ def test_checkpoint_round_trip_and_foreign_architecture(tmp_path):
     path.write_bytes(b"\x00garbage")
     with pytest.raises(ResultFileError, match="not a readable checkpoint"):
         load_params(path, arch)
+
+
+def test_checkpoint_carries_its_provenance_and_a_bare_one_is_refused(tmp_path):
+    import jax
+    from flax import serialization
+
+    from onepixel.checkpoint import read_checkpoint
+
+    arch = Architecture(16)
+    params = init_params(arch, jax.random.key(0))
+    path = tmp_path / "params.msgpack"
+    save_params(params, path, {"size": 16, "angle_step": 2.0, "seed": 3, "onepixel_settings": "{}"})
+    meta, _ = read_checkpoint(path)
+    assert (meta["size"], meta["angle_step"], meta["seed"]) == (16, 2.0, 3)
+    # A plain Flax checkpoint (or one of an older onepixel) holds no provenance.
+    path.write_bytes(serialization.to_bytes(params))
+    with pytest.raises(ResultFileError, match="not an onepixel checkpoint.*fix: `rm"):
+        load_params(path, arch)
+
+
+def test_settings_per_size_change_only_the_size_they_name(config):
+    from onepixel.settings import dataset_settings, search_settings
+
+    before = {d: search_settings(config, d) for d in (16, 18)}
+    config["dataset"]["length_min_by_size"] = {"18": 14}
+    assert search_settings(config, 16) == before[16]
+    assert search_settings(config, 18) != before[18]
+    assert dataset_settings(config, 18)["length_min"] == 14

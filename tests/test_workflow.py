@@ -48,14 +48,19 @@ def test_one_result_file_plans_only_what_it_needs(plan_dir):
     }
 
 
-def test_bad_config_fails_before_any_job(plan_dir, tmp_path):
+def test_bad_config_fails_before_any_job_with_one_line(plan_dir, tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
-    cfg["search"]["chunk_candidates"] = 0
+    cfg["sizes"] = [16.0]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     run = snakemake(plan_dir, "-n", "--cores", "1", "--configfile", str(bad))
     assert run.returncode != 0
-    assert "config key 'search.chunk_candidates'" in run.stderr + run.stdout
+    lines = [line for line in run.stderr.splitlines() if "config key" in line]
+    assert lines == [
+        f"error: {bad}: config key 'sizes[0]': 16.0 is not of type 'integer'. Fix: use a whole number "
+        "such as 10 (not 10.0 or a string)"
+    ]
+    assert "Traceback" not in run.stderr and "MissingInput" not in run.stderr
 
 
 def read_csv(path):
@@ -65,7 +70,7 @@ def read_csv(path):
 
 def test_tiny_study_produces_every_table_and_figure(tiny_study):
     work, cfg = tiny_study
-    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous"):
+    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold"):
         assert read_csv(work / "results" / "tables" / f"{name}.csv"), name
     for fig in ("fig2_examples", "fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
         png = (work / "results" / "figures" / f"{fig}.png").read_bytes()
@@ -91,6 +96,7 @@ def test_tiny_study_contents_are_consistent(tiny_study):
         for r in read_csv(work / "results" / "tables" / "training.csv")
     }
     assert len(rates) == len(cfg["sizes"]) * len(cfg["angle_steps"]) * len(cfg["seeds"])
+    on_manifold = {}
     for (size, step, seed), row in rates.items():
         ds = read_dataset(work / "results" / "datasets" / f"D{size}_step{step}.nc")
         cube = read_search(work / "results" / "search" / f"D{size}_step{step}" / f"seed{seed}.nc")
@@ -101,6 +107,12 @@ def test_tiny_study_contents_are_consistent(tiny_study):
         assert int(row["n_images"]) == n_kept
         assert int(row["n_candidates"]) == n_kept * size * size
         assert int(row["n_adversarial"]) == int(cube["adversarial"].values.sum())
+        # Flips onto another valid image are never adversarial.
+        assert not (cube["adversarial"].values & cube["on_manifold"].values).any()
+        assert int(row["n_on_manifold_excluded"]) == int(
+            (cube["misclassified"].values & cube["on_manifold"].values).sum()
+        )
+        on_manifold[(size, step)] = int(cube["on_manifold"].values.sum())
         assert 0.0 <= float(row["adversarial_rate"]) <= 1.0
         assert int(summary["pixel_adversarial"].values.sum()) == int(row["n_adversarial"])
         # Per-angle counts cover every angle that generates a kept image.
@@ -108,6 +120,8 @@ def test_tiny_study_contents_are_consistent(tiny_study):
         likelihood = summary["angle_likelihood"].values
         assert np.all((likelihood >= 0) & (likelihood <= 1))
         assert training[(size, step, seed)]["reached_full_accuracy"] == row["reached_full_accuracy"]
+    for row in read_csv(work / "results" / "tables" / "on_manifold.csv"):
+        assert int(row["n_on_manifold_flips"]) == on_manifold[(int(row["size"]), float(row["angle_step"]))]
     table1 = read_csv(work / "results" / "tables" / "table1.csv")
     d16 = next(r for r in table1 if r["size"] == "16" and r["angle_step"] == "2.0")
     assert d16["paper_n_images"] == "170"
@@ -143,10 +157,11 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
     html = (work / "results" / "report.html").read_text()
     for name in ("fig2_examples", "fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
         assert f"{name}.png" in html
-    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous"):
+    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold"):
         assert f"{name}.csv" in html
     # Captions from workflow/report/*.rst, the per-figure one rendered by wildcard.
-    for caption in ("Fig. 4.", "Fig. 5.", "Fig. 6.", "Table 1.", "Ambiguous images", "Training summary"):
+    captions = ("Fig. 4.", "Fig. 5.", "Fig. 6.", "Table 1.", "Ambiguous images", "Training summary")
+    for caption in (*captions, "Flips onto valid images"):
         assert caption in html
 
 

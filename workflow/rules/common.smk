@@ -4,10 +4,16 @@ from pathlib import Path
 # The workflow's logic lives in the onepixel package at the repository root.
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from onepixel.config import step_name, validate_config
+from onepixel.config import ConfigError, step_name, validate_config
 from onepixel import settings
 
-validate_config(config)
+try:
+    validate_config(
+        config, sources=workflow.overwrite_configfiles or workflow.configfiles
+    )
+except ConfigError as error:
+    # One line, no traceback: the message names the file, the key and the fix.
+    sys.exit(f"error: {error}")
 
 SIZES = config["sizes"]
 STEPS = [step_name(s) for s in config["angle_steps"]]

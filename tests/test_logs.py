@@ -1,0 +1,87 @@
+"""Every job failure ends its own log with one line (the traceback above it); stale temp files go."""
+
+import json
+import logging
+
+import pytest
+
+from onepixel.io import ResultFileError
+from onepixel.logs import run_stage
+from onepixel.provenance import check_identity, cpu_info, provenance_attrs
+
+
+def failing_with(error):
+    def stage():
+        raise error
+
+    return stage
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    yield
+    for handler in logging.getLogger().handlers[:]:
+        handler.close()
+        logging.getLogger().removeHandler(handler)
+
+
+def test_a_known_input_error_ends_the_log_with_its_message_and_fix(tmp_path, capsys):
+    log = tmp_path / "job.log"
+    error = ResultFileError("results/x.nc: holds D=18; fix: `rm results/x.nc` and rerun")
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(log, failing_with(error))
+    assert exit_info.value.code == 1
+    lines = log.read_text().strip().splitlines()
+    assert lines[-1].endswith("ERROR onepixel: results/x.nc: holds D=18; fix: `rm results/x.nc` and rerun")
+    assert any(line.startswith("Traceback") for line in lines[:-1])
+    # The console (Snakemake's stderr) gets the one line without the traceback.
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_unexpected_error_ends_the_log_with_one_line(tmp_path):
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit):
+        run_stage(log, failing_with(ZeroDivisionError("division by zero")))
+    text = log.read_text()
+    last = text.strip().splitlines()[-1]
+    assert "stage failed: ZeroDivisionError: division by zero; fix:" in last
+    assert "Traceback" in text and text.index("Traceback") < text.index(last)
+
+
+def test_the_next_run_removes_what_a_killed_writer_left(tmp_path):
+    out = tmp_path / "results" / "seed0.nc"
+    out.parent.mkdir()
+    stale = out.parent / ".seed0.nc.abc123.tmp"
+    stale.write_text("half")
+    other = out.parent / ".seed1.nc.abc123.tmp"  # another job's output: left alone
+    other.write_text("half")
+    run_stage(tmp_path / "job.log", lambda: None, outputs=[str(out)])
+    assert not stale.exists() and other.exists()
+    assert "removed" in (tmp_path / "job.log").read_text()
+
+
+def test_provenance_records_the_cpu():
+    info = cpu_info()
+    assert info["model"] and info["machine"] and info["vector_isa"]
+    attrs = provenance_attrs({"a": 1}, {"b": 2})
+    assert json.loads(attrs["onepixel_cpu"]) == info
+    assert json.loads(attrs["onepixel_settings"]) == {"b": 2}
+
+
+def test_identity_check_names_what_the_file_holds_and_what_differs():
+    found = {
+        "size": 16,
+        "angle_step": 4.0,
+        "seed": 1,
+        "onepixel_settings": json.dumps({"training": {"lr": 1}}),
+    }
+    with pytest.raises(
+        ResultFileError, match=r"f.nc: holds the cube of D=16, step=4.0, seed=1, but this path "
+    ):
+        check_identity("f.nc", "cube", found, dict(size=16, angle_step=2.0, seed=0))
+    same = dict(size=16, angle_step=4.0, seed=1)
+    check_identity("f.nc", "cube", found, same, {"training": {"lr": 1}})
+    with pytest.raises(ResultFileError, match=r"training.lr: file has 1, config has 2"):
+        check_identity("f.nc", "cube", found, same, {"training": {"lr": 2}})
+    with pytest.raises(ResultFileError, match=r"records no settings"):
+        check_identity("f.nc", "cube", {**found, "onepixel_settings": None}, same, {"training": {"lr": 1}})
