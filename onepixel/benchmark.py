@@ -223,7 +223,7 @@ def _train_child(args) -> None:
     import jax.numpy as jnp
     from flax.training import train_state
 
-    from onepixel.model import Architecture, OnePixelCNN, max_pool_floor
+    from onepixel.model import CNN, Architecture, max_pool_floor
     from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
 
     class ConvCNN(nn.Module):
@@ -247,9 +247,9 @@ def _train_child(args) -> None:
 
     config = load_config(args.config)
     arch = Architecture.from_config(args.size, config["model"])
-    model = OnePixelCNN(arch) if args.child == "new" else ConvCNN(arch, slices=args.child == "slices")
+    model = CNN(arch) if args.child == "new" else ConvCNN(arch, slices=args.child == "slices")
     key = jax.random.key(0)
-    params = OnePixelCNN(arch).init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
+    params = CNN(arch).init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
     rng = np.random.default_rng(0)
     batch = (rng.random((config["training"]["batch_size"], arch.size, arch.size)) > 0.9).astype(np.float32)
     labels = rng.integers(0, 2, len(batch)).astype(np.int32)

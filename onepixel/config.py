@@ -9,8 +9,9 @@ import yaml
 
 from onepixel.model import Architecture
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+# Package data (pyproject.toml), so a non-editable install finds it; the
+# workflow's workflow/schemas/config.schema.yaml links here.
+SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -55,7 +56,7 @@ def _fix(error: jsonschema.ValidationError) -> str:
         return f"give at most {schema['maxItems']} item(s)"
     if kind == "uniqueItems":
         return "list each value once"
-    return "see config/config.yaml and workflow/schemas/config.schema.yaml"
+    return "see config/config.yaml and onepixel/config.schema.yaml"
 
 
 def _strict_integer(checker, instance) -> bool:
@@ -104,7 +105,9 @@ def load_config_file(path) -> dict:
             "(compare with config/config.yaml)"
         ) from None
     if not isinstance(config, dict) or not config:
-        raise ConfigError(f"{path}: empty or not a mapping of keys. Fix: start from a copy of config/config.yaml")
+        raise ConfigError(
+            f"{path}: empty or not a mapping of keys. Fix: start from a copy of config/config.yaml"
+        )
     return config
 
 

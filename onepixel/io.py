@@ -11,6 +11,16 @@ from pathlib import Path
 import xarray as xr
 
 KIND_ATTR = "onepixel_kind"
+TITLES = {
+    "dataset": "Unique binary line images of one (D, angle step), labelled by angle",
+    "search": "Every one-pixel flip of every image, classified by one network (flip cube)",
+    "search_summary": "Per-pixel, per-image and per-angle adversarial counts of one network",
+}
+REFERENCES = (
+    "Kügler, D., Distergoft, A., Kuijper, A., Mukhopadhyay, A.: Exploring Adversarial Examples: "
+    "Patterns of One-Pixel Attacks. In: Understanding and Interpreting Machine Learning in Medical "
+    "Image Computing Applications (MLCN/DLF/iMIMIC 2018), LNCS 11038, Springer (2018)"
+)
 FORMAT_ATTR = "onepixel_format_version"
 FORMAT_VERSION = 2
 
@@ -70,9 +80,21 @@ def annotate(dataset: xr.Dataset, meta: dict[str, tuple[str, str]]) -> None:
 
 def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
     """Write with zlib compression on every data variable, atomically."""
+    from datetime import UTC, datetime
+    from importlib import metadata
+
     dataset = dataset.copy()
     dataset.attrs[KIND_ATTR] = kind
     dataset.attrs[FORMAT_ATTR] = FORMAT_VERSION
+    # CF global attributes (the provenance attributes say the rest).
+    version = metadata.version("onepixel")
+    dataset.attrs.update(
+        Conventions="CF-1.10",
+        title=TITLES.get(kind, f"onepixel {kind}"),
+        source=f"onepixel {version}",
+        history=f"{datetime.now(UTC).isoformat(timespec='seconds')}: written by onepixel {version} ({kind})",
+        references=REFERENCES,
+    )
     encoding = {}
     for name, var in dataset.variables.items():
         if var.ndim == 0 or var.dtype.kind in "OSU":

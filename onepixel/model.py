@@ -17,6 +17,13 @@ import jax.numpy as jnp
 
 @dataclass(frozen=True)
 class Architecture:
+    """The paper's CNN family: conv blocks (VALID conv, ReLU, floor max-pool), dropout, two Dense layers.
+
+    ``size`` is the input D (D x D binary images); ``conv_channels`` one entry per
+    conv block; ``kernel`` and ``pool`` are shared by the blocks; ``n_classes``
+    outputs (the paper: 2). Every argument is checked here (``ValueError``).
+    """
+
     size: int
     conv_channels: tuple[int, ...] = (32, 32)
     kernel: int = 3
@@ -24,6 +31,31 @@ class Architecture:
     dense_units: int = 128
     dropout: float = 0.25
     n_classes: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        self._check_params()
+
+    def _check_params(self) -> None:
+        def whole(name, value, smallest):
+            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+                raise ValueError(f"Architecture: {name}={value!r}; use a whole number >= {smallest}")
+
+        whole("size", self.size, 1)
+        if not self.conv_channels:
+            raise ValueError("Architecture: conv_channels=(); give at least one conv block, e.g. (32, 32)")
+        for channels in self.conv_channels:
+            whole("conv_channels entry", channels, 1)
+        whole("kernel", self.kernel, 1)
+        whole("pool", self.pool, 1)
+        whole("dense_units", self.dense_units, 1)
+        whole("n_classes", self.n_classes, 2)
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, int | float)
+            or not 0 <= self.dropout < 1
+        ):
+            raise ValueError(f"Architecture: dropout={self.dropout!r}; use a rate in [0, 1)")
 
     @classmethod
     def from_config(cls, size: int, model_cfg: dict) -> Architecture:
@@ -134,7 +166,13 @@ class Conv(nn.Module):
         return max_pool_floor(nn.relu(conv(x, kernel) + bias), self.pool, for_gradient=train)
 
 
-class OnePixelCNN(nn.Module):
+class CNN(nn.Module):
+    """The Flax module of an ``Architecture``: ``CNN(arch).apply({"params": p}, images)`` -> logits.
+
+    ``images`` are (batch, D, D) in {0, 1}; ``train=True`` turns dropout on.
+    ``onepixel.flip_search`` searches such a network with the exact fast method.
+    """
+
     arch: Architecture
 
     @nn.compact
@@ -150,7 +188,7 @@ class OnePixelCNN(nn.Module):
 
 
 def init_params(arch: Architecture, key: jax.Array):
-    model = OnePixelCNN(arch)
+    model = CNN(arch)
     return model.init(key, jnp.zeros((1, arch.size, arch.size), jnp.float32))["params"]
 
 

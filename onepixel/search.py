@@ -16,8 +16,7 @@ import numpy as np
 import xarray as xr
 
 from onepixel.io import annotate, read_netcdf, write_netcdf
-from onepixel.model import Architecture, OnePixelCNN, margin
-from onepixel.provenance import provenance_attrs
+from onepixel.model import CNN, Architecture, margin
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def make_plain_flip_fn(arch: Architecture):
     Each candidate k is image ``image_idx[k]`` with pixel ``pixel_idx[k]``
     (row-major) flipped 0 <-> 1; the batch is vmapped over candidates.
     """
-    model = OnePixelCNN(arch)
+    model = CNN(arch)
     size = arch.size
 
     def flip_one(image, pixel):
@@ -117,43 +116,101 @@ def recheck_near_zero(
     return int(near.size)
 
 
-def flip_margins(
-    arch: Architecture, params, images: np.ndarray, search_cfg: dict
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Margins (N, D, D) of every flip and base margins (N,), by the configured method.
+def label_margin(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(margin, wrong) per row: the label's logit minus the best other logit, and argmax != label.
 
-    Returns also what was done (method used, candidates re-checked, timings).
+    With 2 classes the margin is today's logit_1 - logit_0 for label 1 and its
+    negative for label 0. ``wrong`` follows argmax (ties go to the lowest class),
+    so a zero margin is wrong exactly when a lower class ties with the label.
     """
-    from onepixel.fastsearch import FastSearchStats, fast_flip_margins, fast_path_problem
+    own = jnp.take_along_axis(logits, labels[:, None], axis=1)[:, 0]
+    is_label = jnp.arange(logits.shape[1])[None, :] == labels[:, None]
+    best_other = jnp.where(is_label, -jnp.inf, logits).max(axis=1)
+    return own - best_other, jnp.argmax(logits, axis=1) != labels
 
-    method = search_cfg["method"]
-    info: dict = {"search_method": method}
-    if method == "fast":
-        problem = fast_path_problem(arch, params)
-        if problem is not None:
-            log.warning("fast search does not cover this network (%s): using the plain search", problem)
-            method = "plain"
-    started = time.perf_counter()
-    if method == "fast":
-        stats = FastSearchStats()
-        margins, base = fast_flip_margins(arch, params, images, stats=stats)
-        rechecked = recheck_near_zero(arch, params, images, margins, search_cfg["recheck_below"])
-        log.info(
-            "re-checked %d candidates with |margin| < %g by a plain forward pass",
-            rechecked,
-            search_cfg["recheck_below"],
-        )
-        info.update(
-            n_rechecked=rechecked,
-            unique_window_pixel_pairs=stats.unique_pairs,
-            dedup_factor=stats.dedup_factor,
-        )
-    else:
-        margins = plain_flip_margins(arch, params, images, search_cfg["chunk_candidates"])
-        base = base_margins(arch, params, images)
-        info["n_rechecked"] = 0
-    info.update(search_method_used=method, search_seconds=time.perf_counter() - started)
-    return margins, base, info
+
+def make_label_flip_fn(apply):
+    """Jitted fn(params, images, labels, image_idx, pixel_idx) -> (margin, wrong) of flipped images.
+
+    ``apply(params, images) -> logits`` for float32 images (batch, H, W);
+    candidate k flips pixel ``pixel_idx[k]`` (row-major) of image ``image_idx[k]``.
+    """
+
+    def flip_one(image, pixel):
+        row, col = pixel // image.shape[1], pixel % image.shape[1]
+        return image.at[row, col].set(1.0 - image[row, col])
+
+    @jax.jit
+    def flip_fn(params, images, labels, image_idx, pixel_idx):
+        flipped = jax.vmap(flip_one)(images[image_idx], pixel_idx)
+        return label_margin(apply(params, flipped), labels[image_idx])
+
+    return flip_fn
+
+
+def plain_label_search(
+    apply, params, images: np.ndarray, labels: np.ndarray, chunk_candidates: int, progress_seconds=30.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, wrong), each (N, H, W), of every flip by a full forward pass of the flipped image."""
+    n, height, width = images.shape
+    n_pixels = height * width
+    total = n * n_pixels
+    flip_fn = make_label_flip_fn(apply)
+    images_dev, labels_dev = jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32)
+    margins, wrong = np.empty(total, np.float32), np.empty(total, bool)
+    started = last_report = time.perf_counter()
+    for start in range(0, total, chunk_candidates):
+        # Fixed-size chunks (the tail padded with candidate 0) compile once.
+        candidates = np.arange(start, start + chunk_candidates) % total
+        m, w = flip_fn(params, images_dev, labels_dev, candidates // n_pixels, candidates % n_pixels)
+        stop = min(start + chunk_candidates, total)
+        margins[start:stop], wrong[start:stop] = np.asarray(m)[: stop - start], np.asarray(w)[: stop - start]
+        now = time.perf_counter()
+        if now - last_report > progress_seconds or stop == total:
+            last_report = now
+            rate = stop / (now - started)
+            log.info(
+                "search: %d / %d candidates (%.1f%%), %.0f candidates/s, ETA %.0f s",
+                stop,
+                total,
+                100 * stop / total,
+                rate,
+                (total - stop) / rate,
+            )
+    return margins.reshape(n, height, width), wrong.reshape(n, height, width)
+
+
+def recheck_labels(
+    apply, params, images, labels, margins: np.ndarray, wrong: np.ndarray, threshold: float
+) -> int:
+    """Recompute candidates with |margin| < threshold by the plain forward pass, in place.
+
+    The fast search sums the same terms in another order, so a margin within
+    float rounding of 0 could flip sign; the plain pass is the reference.
+    Returns how many candidates were re-checked.
+    """
+    flat_m, flat_w = margins.reshape(-1), wrong.reshape(-1)
+    near = np.flatnonzero(np.abs(flat_m) < threshold)
+    if near.size == 0:
+        return 0
+    n_pixels = images.shape[1] * images.shape[2]
+    flip_fn = make_label_flip_fn(apply)
+    images_dev, labels_dev = jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32)
+    chunk = 1024
+    for start in range(0, near.size, chunk):
+        part = near[start : start + chunk]
+        padded = np.resize(part, chunk)  # fixed shape: one compile
+        m, w = flip_fn(params, images_dev, labels_dev, padded // n_pixels, padded % n_pixels)
+        flat_m[part], flat_w[part] = np.asarray(m)[: part.size], np.asarray(w)[: part.size]
+    return int(near.size)
+
+
+def base_logits(apply, params, images: np.ndarray) -> np.ndarray:
+    """Logits (N, n_classes) of the unflipped images, in fixed-size chunks."""
+    from onepixel.train import apply_in_chunks
+
+    fn = jax.jit(apply)
+    return apply_in_chunks(lambda batch: fn(params, batch), images.astype(np.float32)).astype(np.float32)
 
 
 def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
@@ -162,95 +219,88 @@ def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
     return full_set_margins(make_margin_fn(arch), params, images.astype(np.float32))
 
 
-def landing_images(dataset: xr.Dataset, image_indices: np.ndarray) -> np.ndarray:
-    """(N, D, D) dataset index of the valid image each flip yields, -1 where none."""
-    size = dataset.sizes["row"]
-    lands_on = np.full((len(image_indices), size, dataset.sizes["col"]), -1, np.int32)
+def flip_cube(
+    margins: np.ndarray,
+    wrong: np.ndarray,
+    base_margin: np.ndarray,
+    base_wrong: np.ndarray,
+    labels: np.ndarray,
+    lands_on: np.ndarray,
+    coords: dict | None = None,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """The flip cube as xarray: (image, row, col), per-image coordinates, counts as attributes.
+
+    A flip is adversarial when the flipped image is classified differently from
+    the image's label and is not itself a valid image: a flip onto another valid
+    image (possible for even D, where two images of different labels can differ
+    in one pixel) is a correct answer of the net, not an attack.
+    """
+    n, height, width = margins.shape
+    on_manifold = lands_on >= 0
+    adversarial = wrong & ~on_manifold
+    coords = dict(coords or {})
+    image_index = coords.pop("image", np.arange(n))
+    ds = xr.Dataset(
+        data_vars={
+            "margin": (("image", "row", "col"), margins.astype(np.float32)),
+            "adversarial": (("image", "row", "col"), adversarial),
+            "misclassified": (("image", "row", "col"), wrong),
+            "lands_on": (("image", "row", "col"), lands_on.astype(np.int32)),
+            "on_manifold": (("image", "row", "col"), on_manifold),
+            "base_margin": ("image", base_margin.astype(np.float32)),
+            "n_adversarial": ("image", adversarial.sum(axis=(1, 2)).astype(np.int32)),
+        },
+        coords={
+            "image": np.asarray(image_index),
+            "row": np.arange(height),
+            "col": np.arange(width),
+            "label": ("image", np.asarray(labels)),
+            **{name: ("image", np.asarray(values)) for name, values in coords.items()},
+        },
+    )
+    meta = {
+        "margin": ("logit of the image's label minus the best other logit, after flipping this pixel", "1"),
+        "adversarial": (
+            "flipped image is classified differently from the image's label and is no valid image",
+            "1",
+        ),
+        "misclassified": ("flipped image is classified differently from the image's label (argmax)", "1"),
+        "lands_on": ("index of the valid image the flip yields (-1: none)", "1"),
+        "on_manifold": ("the flip yields another valid image (never adversarial)", "1"),
+        "base_margin": ("margin of the unflipped image (label logit minus best other)", "1"),
+        "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
+        "image": ("index of the image", "1"),
+        "row": ("flipped pixel row", "px"),
+        "col": ("flipped pixel column", "px"),
+        "label": ("class of the image the flips are judged against", "1"),
+        "angle": ("representative generating angle", "degree"),
+        "length": ("representative generating length", "px"),
+    }
+    annotate(ds, {name: value for name, value in meta.items() if name in ds.variables})
+    n_candidates = int(adversarial.size)
+    ds.attrs.update(
+        attrs or {},
+        n_candidates=n_candidates,
+        n_adversarial=int(adversarial.sum()),
+        adversarial_rate=float(adversarial.sum() / max(n_candidates, 1)),
+        n_base_errors=int(np.asarray(base_wrong).sum()),
+        n_on_manifold=int(on_manifold.sum()),
+        n_on_manifold_misclassified=int((wrong & on_manifold).sum()),
+    )
+    return ds
+
+
+def dataset_landing(dataset: xr.Dataset, image_indices: np.ndarray) -> np.ndarray:
+    """(N, D, D) dataset index of the dataset image each flip yields, -1 where none."""
+    lands_on = np.full((len(image_indices), dataset.sizes["row"], dataset.sizes["col"]), -1, np.int32)
     position = np.full(dataset.sizes["image"], -1, np.int64)
     position[image_indices] = np.arange(len(image_indices))
     source = position[dataset["pair_image"].values]
     keep = source >= 0
-    lands_on[source[keep], dataset["pair_row"].values[keep], dataset["pair_col"].values[keep]] = dataset[
-        "pair_target"
-    ].values[keep]
+    rows, cols = dataset["pair_row"].values[keep], dataset["pair_col"].values[keep]
+    lands_on[source[keep], rows, cols] = dataset["pair_target"].values[keep]
     return lands_on
-
-
-def search_dataset(
-    dataset: xr.Dataset,
-    image_indices: np.ndarray,
-    flip_margins: np.ndarray,
-    base: np.ndarray,
-    config: dict,
-    settings: dict | None = None,
-    **attrs,
-) -> xr.Dataset:
-    """The flip cube as xarray: (image, row, col) with per-image coordinates.
-
-    A flip is adversarial when the flipped image is classified differently from
-    the image's label and is not itself an image of the dataset: a flip onto
-    another valid image (possible for even D, where two images of different
-    labels can differ in one pixel) is a correct answer of the net, not an attack.
-    """
-    labels = dataset["label"].values[image_indices]
-    misclassified = (flip_margins > 0) != labels.astype(bool)[:, None, None]
-    lands_on = landing_images(dataset, image_indices)
-    on_manifold = lands_on >= 0
-    adversarial = misclassified & ~on_manifold
-    sub = dataset.isel(image=image_indices)
-    ds = xr.Dataset(
-        data_vars={
-            "margin": (("image", "row", "col"), flip_margins.astype(np.float32)),
-            "adversarial": (("image", "row", "col"), adversarial),
-            "misclassified": (("image", "row", "col"), misclassified),
-            "lands_on": (("image", "row", "col"), lands_on),
-            "on_manifold": (("image", "row", "col"), on_manifold),
-            "base_margin": ("image", base.astype(np.float32)),
-            "n_adversarial": ("image", adversarial.sum(axis=(1, 2)).astype(np.int32)),
-        },
-        coords={
-            "image": sub["image"].values,
-            "row": sub["row"].values,
-            "col": sub["col"].values,
-            "label": ("image", labels),
-            "angle": ("image", sub["rep_angle"].values),
-            "length": ("image", sub["rep_length"].values),
-        },
-    )
-    meta = {
-        "margin": ("logit margin (class 1 minus class 0) after flipping this pixel", "1"),
-        "adversarial": (
-            "flipped image is classified differently from the image's label and is no image of the dataset",
-            "1",
-        ),
-        "misclassified": ("flipped image is classified differently from the image's label", "1"),
-        "lands_on": ("index of the dataset image the flip yields (-1: none)", "1"),
-        "on_manifold": ("the flip yields another valid image of the dataset (never adversarial)", "1"),
-        "base_margin": ("logit margin of the unflipped image", "1"),
-        "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
-        "image": ("index of the image in the dataset file", "1"),
-        "row": ("flipped pixel row", "px"),
-        "col": ("flipped pixel column", "px"),
-        "label": ("true class of the image", "1"),
-        "angle": ("representative generating angle", "degree"),
-        "length": ("representative generating length", "px"),
-    }
-    annotate(ds, meta)
-    n_candidates = int(adversarial.size)
-    target_labels = dataset["label"].values[lands_on[on_manifold]]
-    ds.attrs.update(
-        provenance_attrs(config, settings, **attrs),
-        n_candidates=n_candidates,
-        n_adversarial=int(adversarial.sum()),
-        adversarial_rate=float(adversarial.sum() / max(n_candidates, 1)),
-        n_base_errors=int(((base > 0) != labels.astype(bool)).sum()),
-        n_on_manifold=int(on_manifold.sum()),
-        n_on_manifold_other_label=int(
-            (target_labels != np.repeat(labels, on_manifold.sum(axis=(1, 2)))).sum()
-        ),
-        n_on_manifold_misclassified=int((misclassified & on_manifold).sum()),
-    )
-    return ds
 
 
 def write_search(ds: xr.Dataset, path) -> None:

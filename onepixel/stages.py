@@ -10,13 +10,14 @@ import time
 import jax
 import numpy as np
 
+from onepixel.api import flip_search
 from onepixel.checkpoint import save_params
 from onepixel.dataset import build_dataset, selected_images, write_dataset
 from onepixel.inputs import load_model, open_dataset, open_search
 from onepixel.io import write_json, write_text
-from onepixel.model import Architecture, init_params, param_count
+from onepixel.model import CNN, Architecture, init_params, param_count
 from onepixel.provenance import cpu_info, git_commit, package_versions, provenance_attrs
-from onepixel.search import flip_margins, search_dataset, write_search
+from onepixel.search import dataset_landing, write_search
 from onepixel.settings import search_settings, training_settings
 from onepixel.train import train
 
@@ -133,19 +134,29 @@ def run_search(
         len(images) * size * size,
         config["search"]["method"],
     )
-    margins, base, info = flip_margins(arch, params, images, config["search"])
-    seconds = info["search_seconds"]
-    cube = search_dataset(
-        ds,
-        chosen,
-        margins,
-        base,
-        config,
-        search_settings(config, size),
-        size=size,
-        angle_step=step,
-        seed=seed,
-        **info,
+    search_cfg = config["search"]
+    cube = flip_search(
+        CNN(arch),
+        params,
+        images,
+        ds["label"].values[chosen],
+        # "fast" in the config falls back to the plain search, with a warning,
+        # for a network the fast path does not cover.
+        method="auto" if search_cfg["method"] == "fast" else "plain",
+        recheck_below=search_cfg["recheck_below"],
+        chunk_candidates=search_cfg["chunk_candidates"],
+        # Valid images: every image of the dataset (ambiguous ones too).
+        lands_on=dataset_landing(ds, chosen),
+        image_coords={
+            "image": ds["image"].values[chosen],
+            "angle": ds["rep_angle"].values[chosen],
+            "length": ds["rep_length"].values[chosen],
+        },
+    )
+    seconds = cube.attrs["search_seconds"]
+    cube.attrs.update(
+        provenance_attrs(config, search_settings(config, size), size=size, angle_step=step, seed=seed),
+        search_method=search_cfg["method"],
         reached_full_accuracy=int(summary["reached_full_accuracy"]),
         training_accuracy=summary["final_accuracy"],
     )

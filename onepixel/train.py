@@ -12,7 +12,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from onepixel.model import Architecture, OnePixelCNN, init_params, margin
+from onepixel.model import CNN, Architecture, init_params, margin
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def train_step(state: train_state.TrainState, images, labels, dropout_key):
 
 
 def make_margin_fn(arch: Architecture):
-    model = OnePixelCNN(arch)
+    model = CNN(arch)
 
     @jax.jit
     def margins(params, images):
@@ -90,7 +90,7 @@ def train(
     """Adam + BCE, batch ``batch_size``, until whole-set accuracy is exactly 1.0."""
     root = jax.random.key(seed)
     init_key, shuffle_key, dropout_root = jax.random.split(root, 3)
-    model = OnePixelCNN(arch)
+    model = CNN(arch)
     state = train_state.TrainState.create(
         apply_fn=model.apply,
         params=init_params(arch, init_key),

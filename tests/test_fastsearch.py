@@ -19,7 +19,6 @@ from onepixel.fastsearch import (
 from onepixel.model import Architecture, init_params
 from onepixel.search import (
     base_margins,
-    flip_margins,
     make_plain_flip_fn,
     plain_flip_margins,
     recheck_near_zero,
@@ -140,6 +139,7 @@ def test_whole_small_sets_every_pixel(config, size, arch_kwargs):
     assert_same_decisions(fast, plain)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [48, 64, 80])
 def test_large_sizes_on_samples(config, size):
     arch = Architecture(size)
@@ -171,25 +171,31 @@ def test_recheck_replaces_near_zero_margins_with_plain_values(trained_d16):
     np.testing.assert_allclose(tampered, plain, atol=1e-6)
 
 
-def test_search_config_switch_and_fallback(trained_d16, config, caplog):
+def test_search_method_switch_and_fallback(trained_d16, caplog):
+    from onepixel import CNN, flip_search
+
     ds, chosen, arch, result = trained_d16
-    images = ds["images"].values[chosen][:20]
-    fast, base_f, info_f = flip_margins(arch, result.params, images, config["search"])
-    assert info_f["search_method_used"] == "fast"
-    plain, base_p, info_p = flip_margins(arch, result.params, images, {**config["search"], "method": "plain"})
-    assert info_p["search_method_used"] == "plain"
-    assert_same_decisions(fast, plain)
-    # A network the fast path does not cover (3 classes) falls back, loudly.
+    images, labels = ds["images"].values[chosen][:20], ds["label"].values[chosen][:20]
+    fast = flip_search(CNN(arch), result.params, images, labels, method="fast")
+    assert fast.attrs["search_method_used"] == "fast"
+    plain = flip_search(CNN(arch), result.params, images, labels, method="plain")
+    assert plain.attrs["search_method_used"] == "plain"
+    np.testing.assert_array_equal(fast["misclassified"].values, plain["misclassified"].values)
+    np.testing.assert_allclose(fast["margin"].values, plain["margin"].values, atol=1e-4)
+    # A network the fast path does not cover (3 classes) falls back under "auto", loudly.
     arch3 = Architecture(16, n_classes=3)
     params3 = init_params(arch3, jax.random.key(0))
     assert "3 output classes" in fast_path_problem(arch3, params3)
     with caplog.at_level(logging.WARNING):
-        margins, _, info = flip_margins(arch3, params3, images[:2], config["search"])
-    assert info["search_method_used"] == "plain"
+        cube = flip_search(CNN(arch3), params3, images[:2], method="auto")
+    assert cube.attrs["search_method_used"] == "plain"
     assert "does not cover" in caplog.text
-    assert margins.shape == (2, 16, 16)
+    assert cube["margin"].shape == (2, 16, 16)
+    with pytest.raises(ValueError, match="does not cover this network.*3 output classes"):
+        flip_search(CNN(arch3), params3, images[:2], method="fast")
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs_both_searches_side_by_side(tmp_path, capsys):
     from onepixel.benchmark import main
 

@@ -103,3 +103,18 @@ def test_settings_per_size_change_only_the_size_they_name(config):
     assert search_settings(config, 16) == before[16]
     assert search_settings(config, 18) != before[18]
     assert dataset_settings(config, 18)["length_min"] == 14
+
+
+def test_every_netcdf_file_carries_cf_global_attributes(tmp_path, config):
+    ds = build_dataset(16, 4.0, config)
+    write_dataset(ds, tmp_path / "d.nc")
+    attrs = read_dataset(tmp_path / "d.nc").attrs
+    assert attrs["Conventions"].startswith("CF-")
+    assert "line images" in attrs["title"] and attrs["source"].startswith("onepixel ")
+    assert "written by onepixel" in attrs["history"] and "One-Pixel Attacks" in attrs["references"]
+
+
+def test_the_schema_is_package_data():
+    from onepixel.config import SCHEMA_PATH, load_schema
+
+    assert SCHEMA_PATH.parent.name == "onepixel" and load_schema()["properties"]["sizes"]

@@ -4,7 +4,7 @@ import numpy as np
 import xarray as xr
 
 from onepixel.dataset import build_dataset, one_flip_pairs
-from onepixel.search import search_dataset
+from onepixel.search import dataset_landing, flip_cube
 
 
 def brute_force_pairs(images):
@@ -90,7 +90,7 @@ def hand_built_pair():
     )
 
 
-def test_flip_onto_a_valid_image_of_the_other_label_is_not_adversarial(config):
+def test_flip_onto_a_valid_image_of_the_other_label_is_not_adversarial():
     ds = hand_built_pair()
     assert ds.sizes["pair"] == 2  # a -> b and b -> a, both at (2, 2)
     # A net that is right on both images: flipping (2, 2) of image a gives image b,
@@ -100,7 +100,10 @@ def test_flip_onto_a_valid_image_of_the_other_label_is_not_adversarial(config):
     margins[0, 2, 2] = 1.0
     margins[0, 0, 0] = 1.0
     margins[1, 2, 2] = -1.0
-    cube = search_dataset(ds, np.array([0, 1]), margins, np.array([-1.0, 1.0]), config)
+    labels = ds["label"].values
+    wrong = (margins > 0) != labels.astype(bool)[:, None, None]
+    lands_on = dataset_landing(ds, np.array([0, 1]))
+    cube = flip_cube(margins, wrong, np.array([1.0, 1.0]), np.array([False, False]), labels, lands_on)
     assert cube["misclassified"].values[0, 2, 2] and cube["misclassified"].values[1, 2, 2]
     assert cube["on_manifold"].values.sum() == 2
     assert cube["lands_on"].values[0, 2, 2] == 1 and cube["lands_on"].values[1, 2, 2] == 0
@@ -108,5 +111,22 @@ def test_flip_onto_a_valid_image_of_the_other_label_is_not_adversarial(config):
     assert cube["adversarial"].values[0, 0, 0]
     assert cube.attrs["n_adversarial"] == 1 and cube["n_adversarial"].values.tolist() == [1, 0]
     assert cube.attrs["n_on_manifold"] == 2
-    assert cube.attrs["n_on_manifold_other_label"] == 2
     assert cube.attrs["n_on_manifold_misclassified"] == 2
+
+
+def test_flip_search_finds_valid_landings_among_the_given_images():
+    from onepixel import flip_search
+
+    ds = hand_built_pair()
+    images = ds["images"].values
+
+    import jax.numpy as jnp
+
+    def apply(params, x):  # class 1 iff pixel (2, 2) is on: right on both images
+        on = x[:, 2, 2]
+        return jnp.stack([1 - on, on], axis=1)
+
+    cube = flip_search(apply, None, images, np.array([0, 1]))
+    # Flipping (2, 2) turns each image into the other: misclassified, but on the manifold.
+    assert cube["misclassified"].values[:, 2, 2].all() and cube["on_manifold"].values[:, 2, 2].all()
+    assert cube["lands_on"].values[0, 2, 2] == 1 and cube.attrs["n_adversarial"] == 0

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from onepixel.model import Architecture, OnePixelCNN, init_params, max_pool_floor, param_count
+from onepixel.model import CNN, Architecture, init_params, max_pool_floor, param_count
 
 
 def expected_param_count(size, channels=32, units=128):
@@ -21,7 +21,7 @@ def expected_param_count(size, channels=32, units=128):
 def test_output_shape_and_parameter_count(size):
     arch = Architecture(size)
     params = init_params(arch, jax.random.key(0))
-    logits = OnePixelCNN(arch).apply({"params": params}, jnp.zeros((3, size, size)))
+    logits = CNN(arch).apply({"params": params}, jnp.zeros((3, size, size)))
     assert logits.shape == (3, 2)
     assert param_count(params) == expected_param_count(size)
 
@@ -81,9 +81,9 @@ def test_model_matches_plain_flax_convolution_network(arch):
         np.testing.assert_array_equal(ours, theirs)
     images = (jax.random.uniform(jax.random.key(5), (6, arch.size, arch.size)) < 0.05).astype(jnp.float32)
     reference = FlaxConvCNN(arch).apply({"params": params}, images)
-    np.testing.assert_array_equal(OnePixelCNN(arch).apply({"params": params}, images), reference)
+    np.testing.assert_array_equal(CNN(arch).apply({"params": params}, images), reference)
     no_dropout = Architecture(**{**arch.to_dict(), "conv_channels": arch.conv_channels, "dropout": 0.0})
-    trained_form = OnePixelCNN(no_dropout).apply(
+    trained_form = CNN(no_dropout).apply(
         {"params": params}, images, train=True, rngs={"dropout": jax.random.key(0)}
     )
     np.testing.assert_allclose(trained_form, reference, atol=1e-5, rtol=1e-5)
@@ -97,9 +97,7 @@ def test_training_gradient_equals_plain_flax_gradient():
     def loss(apply, p):
         return (apply(p) ** 2).sum()
 
-    ours = jax.grad(lambda p: loss(lambda q: OnePixelCNN(arch).apply({"params": q}, images, train=True), p))(
-        params
-    )
+    ours = jax.grad(lambda p: loss(lambda q: CNN(arch).apply({"params": q}, images, train=True), p))(params)
     theirs = jax.grad(lambda p: loss(lambda q: FlaxConvCNN(arch).apply({"params": q}, images), p))(params)
     for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)

@@ -19,6 +19,8 @@ from .conftest import REPO, copy_workflow, snakemake
 
 TINY = ("--cores", "1", "--configfile", "config/tiny.yaml")
 
+pytestmark = pytest.mark.slow
+
 
 def job_counts(output: str) -> dict[str, int]:
     if "Job stats:" not in output:

@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 
 from onepixel.dataset import build_dataset
-from onepixel.model import Architecture, OnePixelCNN, init_params, margin
-from onepixel.search import plain_flip_margins, search_dataset
+from onepixel.model import CNN, Architecture, init_params, margin
+from onepixel.search import plain_flip_margins
 
 
 def by_hand(arch, params, image, row, col):
     """Flip one pixel in numpy and run the model on that single image."""
     flipped = image.astype(np.float32).copy()
     flipped[row, col] = 1.0 - flipped[row, col]
-    return float(margin(OnePixelCNN(arch).apply({"params": params}, flipped[None]))[0])
+    return float(margin(CNN(arch).apply({"params": params}, flipped[None]))[0])
 
 
 def test_cube_entries_equal_flip_by_hand(trained_d16, config):
@@ -44,30 +44,23 @@ def test_whole_odd_size_set_matches_flip_by_hand(config):
                 assert cube[i, r, c] == pytest.approx(by_hand(arch, params, images[i], r, c), abs=1e-4)
 
 
-def test_search_dataset_adversarial_is_misclassified_and_off_the_manifold(trained_d16, config):
-    ds, chosen, arch, result = trained_d16
-    images = ds["images"].values[chosen]
-    margins = plain_flip_margins(arch, result.params, images)
-    from onepixel.search import base_margins
+def test_cube_adversarial_is_misclassified_and_off_the_manifold(trained_d16):
+    from onepixel import CNN, flip_search
+    from onepixel.search import dataset_landing
 
-    cube = search_dataset(
-        ds,
-        chosen,
-        margins,
-        base_margins(arch, result.params, images),
-        config,
-        size=16,
-        angle_step=2.0,
-        seed=0,
-    )
-    labels = ds["label"].values[chosen]
+    ds, chosen, arch, result = trained_d16
+    images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
+    margins = plain_flip_margins(arch, result.params, images)  # logit_1 - logit_0, the reference
+    cube = flip_search(CNN(arch), result.params, images, labels, lands_on=dataset_landing(ds, chosen))
     misclassified = (margins > 0) != labels.astype(bool)[:, None, None]
     np.testing.assert_array_equal(cube["misclassified"].values, misclassified)
+    # The cube's margin is the label's logit minus the other: logit_1 - logit_0 for label 1.
+    sign = np.where(labels == 1, 1.0, -1.0)[:, None, None]
+    np.testing.assert_allclose(cube["margin"].values, margins * sign, atol=1e-4)
     expected = misclassified & ~cube["on_manifold"].values
     np.testing.assert_array_equal(cube["adversarial"].values, expected)
     # D=16 step 2: 48 flips onto other valid images (same label), none adversarial.
-    assert cube.attrs["n_on_manifold"] == int((cube["lands_on"].values >= 0).sum()) > 0
+    assert cube.attrs["n_on_manifold"] == int((cube["lands_on"].values >= 0).sum()) == 48
     assert cube.attrs["n_adversarial"] == int(expected.sum())
     assert 0 <= cube.attrs["adversarial_rate"] <= 1
-    np.testing.assert_array_equal(cube["angle"].values, ds["rep_angle"].values[chosen])
     assert cube.attrs["n_base_errors"] == 0

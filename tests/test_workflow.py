@@ -68,6 +68,7 @@ def read_csv(path):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_tiny_study_produces_every_table_and_figure(tiny_study):
     work, cfg = tiny_study
     for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold"):
@@ -85,6 +86,7 @@ def test_tiny_study_produces_every_table_and_figure(tiny_study):
     assert (work / "benchmarks" / "search" / "D18_step4.0_seed1.tsv").exists()
 
 
+@pytest.mark.slow
 def test_tiny_study_contents_are_consistent(tiny_study):
     work, cfg = tiny_study
     rates = {
@@ -128,6 +130,7 @@ def test_tiny_study_contents_are_consistent(tiny_study):
     assert int(d16["ours_n_images"]) == int(d16["paper_n_images"]) + int(d16["ours_diff"])
 
 
+@pytest.mark.slow
 def test_rebuilding_one_file_reproduces_it(tiny_study):
     work, _ = tiny_study
     target = work / "results" / "search" / "D16_step4.0" / "seed1.nc"
@@ -150,6 +153,7 @@ def test_rebuilding_one_file_reproduces_it(tiny_study):
     np.testing.assert_array_equal(after["margin"].values, before["margin"].values)
 
 
+@pytest.mark.slow
 def test_report_has_every_figure_and_table_with_captions(tiny_study):
     work, _ = tiny_study
     run = snakemake(work, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
@@ -165,6 +169,7 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
         assert caption in html
 
 
+@pytest.mark.slow
 def test_study_cost_sums_the_tiny_study_benchmark_files(tiny_study, capsys):
     from onepixel.benchmark import main
 

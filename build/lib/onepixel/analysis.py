@@ -1,0 +1,308 @@
+"""Stage 4a: per-network summaries of the flip cubes, and the study tables."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import logging
+
+import numpy as np
+import xarray as xr
+
+from onepixel.dataset import build_dataset
+from onepixel.io import annotate, read_netcdf, write_json, write_netcdf, write_text
+from onepixel.provenance import provenance_attrs
+from onepixel.settings import search_settings, study_settings
+
+log = logging.getLogger("onepixel")
+
+SUMMARY_KIND = "search_summary"
+
+# The length range that lands closest to the paper's Table 1 (README, "Dataset counts").
+CLOSEST_LENGTH_MIN = 16
+CLOSEST_FROM_SIZE = 32
+
+
+def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
+    """Counts per image, per pixel and per generating angle of one network."""
+    size = dataset.sizes["row"]
+    searched = np.zeros(dataset.sizes["image"], bool)
+    searched[cube["image"].values] = True
+    n_adv_all = np.zeros(dataset.sizes["image"], np.int64)
+    n_adv_all[cube["image"].values] = cube["n_adversarial"].values
+
+    # Per angle: the unique searched images that angle generates (over all lengths).
+    generator = dataset["generator_image"].values  # (length, angle)
+    n_angle = generator.shape[1]
+    images_at_angle = np.zeros(n_angle, np.int64)
+    adv_at_angle = np.zeros(n_angle, np.int64)
+    for ai in range(n_angle):
+        unique = np.unique(generator[:, ai])
+        unique = unique[searched[unique]]
+        images_at_angle[ai] = unique.size
+        adv_at_angle[ai] = n_adv_all[unique].sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        likelihood = adv_at_angle / (images_at_angle * size * size)
+
+    summary = xr.Dataset(
+        data_vars={
+            "pixel_adversarial": (("row", "col"), cube["adversarial"].values.sum(axis=0).astype(np.int64)),
+            "n_adversarial": ("image", cube["n_adversarial"].values.astype(np.int64)),
+            "angle_adversarial": ("angle", adv_at_angle),
+            "angle_images": ("angle", images_at_angle),
+            "angle_likelihood": ("angle", likelihood),
+        },
+        coords={
+            "row": cube["row"].values,
+            "col": cube["col"].values,
+            "image": cube["image"].values,
+            "angle": dataset["angle"].values,
+            "image_angle": ("image", cube["angle"].values),
+        },
+    )
+    meta = {
+        "pixel_adversarial": ("images whose flip at this pixel is adversarial", "1"),
+        "n_adversarial": ("adversarial flips of this image", "1"),
+        "angle_adversarial": ("Adv_cnt: adversarial flips of the images generated at this angle", "1"),
+        "angle_images": ("n_alpha: unique searched images generated at this angle", "1"),
+        "angle_likelihood": ("Adv_cnt / (n_alpha D^2)", "1"),
+        "angle": ("line angle", "degree"),
+        "image_angle": ("representative angle of the image", "degree"),
+    }
+    annotate(summary, meta)
+    for key in (
+        "size",
+        "angle_step",
+        "seed",
+        "n_candidates",
+        "n_adversarial",
+        "adversarial_rate",
+        "reached_full_accuracy",
+        "training_accuracy",
+        "search_method",
+        "n_base_errors",
+        "n_on_manifold",
+        "n_on_manifold_other_label",
+        "n_on_manifold_misclassified",
+    ):
+        summary.attrs[key] = cube.attrs[key]
+    summary.attrs["n_images"] = int(cube.sizes["image"])
+    return summary
+
+
+def make_summary(dataset_path, search_path, key: tuple[int, float, int], config: dict, out_path) -> None:
+    from onepixel.inputs import open_dataset, open_search
+
+    size, step, seed = key
+    dataset = open_dataset(dataset_path, size, step, config)
+    cube = open_search(search_path, size, step, seed, config)
+    summary = summarise_search(dataset, cube)
+    summary.attrs.update(provenance_attrs(config, search_settings(config, size)))
+    write_netcdf(summary, out_path, SUMMARY_KIND)
+
+
+def read_summary(path) -> xr.Dataset:
+    return read_netcdf(path, SUMMARY_KIND, ("pixel_adversarial", "angle_likelihood"))
+
+
+def _csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def load_paper_table(path) -> dict[tuple[int, float], int]:
+    with open(path) as handle:
+        return {
+            (int(r["size"]), float(r["angle_step"])): int(r["paper_n_images"]) for r in csv.DictReader(handle)
+        }
+
+
+def closest_setting_config(config: dict, size: int) -> dict:
+    alt = copy.deepcopy(config)
+    if size >= CLOSEST_FROM_SIZE:
+        alt["dataset"]["length_min_by_size"] = {str(size): CLOSEST_LENGTH_MIN}
+    return alt
+
+
+def table1_rows(datasets: dict, paper_path, config: dict) -> list[dict]:
+    """Our unique-image counts next to the paper's, default and closest setting."""
+    paper = load_paper_table(paper_path)
+    rows = []
+    for (size, step), ds in sorted(datasets.items()):
+        ours = int(ds.attrs["n_images"])
+        alt_config = closest_setting_config(config, size)
+        if alt_config["dataset"] == config["dataset"]:
+            closest = ours
+        else:
+            closest = int(build_dataset(size, step, alt_config).attrs["n_images"])
+        published = paper.get((size, step))
+        row = {
+            "size": size,
+            "angle_step": step,
+            "paper_n_images": published if published is not None else "",
+            "ours_n_images": ours,
+            "ours_n_ambiguous": int(ds.attrs["n_ambiguous"]),
+            "ours_diff": ours - published if published else "",
+            "ours_diff_pct": round(100 * (ours / published - 1), 2) if published else "",
+            "closest_length_min": alt_config["dataset"]["length_min_by_size"].get(
+                str(size), config["dataset"]["length_min"]
+            ),
+            "closest_n_images": closest,
+            "closest_diff": closest - published if published else "",
+            "closest_diff_pct": round(100 * (closest / published - 1), 2) if published else "",
+        }
+        rows.append(row)
+    return rows
+
+
+def adversarial_rate_rows(summaries: dict) -> tuple[list[dict], list[dict]]:
+    """Per-seed rates and per-(D, step) mean and standard deviation."""
+    per_seed, groups = [], {}
+    for (size, step, seed), s in sorted(summaries.items()):
+        row = {
+            "size": size,
+            "angle_step": step,
+            "seed": seed,
+            "n_images": s.attrs["n_images"],
+            "n_candidates": s.attrs["n_candidates"],
+            "n_adversarial": s.attrs["n_adversarial"],
+            "adversarial_rate": s.attrs["adversarial_rate"],
+            "n_on_manifold_excluded": s.attrs["n_on_manifold_misclassified"],
+            "training_accuracy": s.attrs["training_accuracy"],
+            "reached_full_accuracy": bool(s.attrs["reached_full_accuracy"]),
+        }
+        per_seed.append(row)
+        groups.setdefault((size, step), []).append(row)
+    means = []
+    for (size, step), rows in sorted(groups.items()):
+        rates = np.array([r["adversarial_rate"] for r in rows])
+        not_converged = [r["seed"] for r in rows if not r["reached_full_accuracy"]]
+        means.append(
+            {
+                "size": size,
+                "angle_step": step,
+                "n_seeds": len(rows),
+                "n_images": rows[0]["n_images"],
+                "rate_mean": float(rates.mean()),
+                "rate_std": float(rates.std(ddof=1)) if len(rates) > 1 else 0.0,
+                "rate_min": float(rates.min()),
+                "rate_max": float(rates.max()),
+                "seeds_below_accuracy_1": " ".join(map(str, not_converged)) or "none",
+            }
+        )
+    return per_seed, means
+
+
+def training_rows(training_summaries: dict) -> list[dict]:
+    rows = []
+    for (size, step, seed), s in sorted(training_summaries.items()):
+        rows.append(
+            {
+                "size": size,
+                "angle_step": step,
+                "seed": seed,
+                "n_images": s["n_images"],
+                "epochs": s["epochs"],
+                "max_epochs": s["max_epochs"],
+                "final_accuracy": s["final_accuracy"],
+                "final_errors": s["final_errors"],
+                "reached_full_accuracy": s["reached_full_accuracy"],
+                "train_seconds": round(s["train_seconds"], 2),
+                "status": "ok" if s["reached_full_accuracy"] else "NOT CONVERGED (accuracy < 1.0)",
+            }
+        )
+    return rows
+
+
+def ambiguous_rows(datasets: dict) -> list[dict]:
+    rows = []
+    for (size, step), ds in sorted(datasets.items()):
+        amb = ds["ambiguous"].values
+        rows.append(
+            {
+                "size": size,
+                "angle_step": step,
+                "n_images": int(amb.size),
+                "n_ambiguous": int(amb.sum()),
+                "ambiguous_angles": " ".join(f"{a:g}" for a in np.unique(ds["rep_angle"].values[amb])),
+            }
+        )
+    return rows
+
+
+def on_manifold_rows(datasets: dict, summaries: dict, exclude_ambiguous: bool) -> list[dict]:
+    """Per (D, step): flips of searched images that yield another valid image, by the label landed on.
+
+    They are never counted as adversarial; ``misclassified_*`` counts those the
+    nets classified differently from the source image's label, i.e. what the
+    rates would have wrongly counted.
+    """
+    rows = []
+    for (size, step), ds in sorted(datasets.items()):
+        label, ambiguous = ds["label"].values, ds["ambiguous"].values
+        source, target = ds["pair_image"].values, ds["pair_target"].values
+        searched = ~ambiguous[source] if exclude_ambiguous else np.ones(source.size, bool)
+        source, target = source[searched], target[searched]
+        excluded = [
+            int(s.attrs["n_on_manifold_misclassified"])
+            for (d, st, _), s in summaries.items()
+            if (d, st) == (size, step)
+        ]
+        rows.append(
+            {
+                "size": size,
+                "angle_step": step,
+                "n_on_manifold_flips": int(source.size),
+                "onto_label_0": int(((label[target] == 0) & ~ambiguous[target]).sum()),
+                "onto_label_1": int(((label[target] == 1) & ~ambiguous[target]).sum()),
+                "onto_ambiguous": int(ambiguous[target].sum()),
+                "onto_other_label": int(((label[target] != label[source]) & ~ambiguous[target]).sum()),
+                "n_seeds": len(excluded),
+                "misclassified_mean_per_net": float(np.mean(excluded)) if excluded else 0.0,
+                "misclassified_total": int(np.sum(excluded)),
+            }
+        )
+    return rows
+
+
+def write_tables(dataset_paths, summary_paths, training_paths, paper_path, config, outputs) -> None:
+    from onepixel.inputs import open_dataset, open_summary, open_training_summary
+
+    datasets = {key: open_dataset(path, *key, config) for key, path in dataset_paths.items()}
+    summaries = {key: open_summary(path, *key, config) for key, path in summary_paths.items()}
+    training = {key: open_training_summary(path, *key, config) for key, path in training_paths.items()}
+    rate_per_seed, rate_means = adversarial_rate_rows(summaries)
+    tables = {
+        "table1": table1_rows(datasets, paper_path, config),
+        "rates_per_seed": rate_per_seed,
+        "rates": rate_means,
+        "training": training_rows(training),
+        "ambiguous": ambiguous_rows(datasets),
+        "on_manifold": on_manifold_rows(datasets, summaries, config["dataset"]["exclude_ambiguous"]),
+    }
+    for name, rows in tables.items():
+        write_text(outputs[name], _csv(rows))
+    write_json(
+        outputs["provenance"],
+        {
+            k: (
+                json.loads(v)
+                if k in ("onepixel_config", "onepixel_versions", "onepixel_cpu", "onepixel_settings")
+                else v
+            )
+            for k, v in provenance_attrs(config, study_settings(config)).items()
+        },
+    )
+    for row in rate_means:
+        if row["seeds_below_accuracy_1"] != "none":
+            log.warning(
+                "D=%d step=%s: seeds %s did not reach training accuracy 1.0",
+                row["size"],
+                row["angle_step"],
+                row["seeds_below_accuracy_1"],
+            )

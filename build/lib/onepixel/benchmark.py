@@ -1,0 +1,403 @@
+"""Side-by-side benchmarks: ``python -m onepixel.benchmark {search,train} --help``.
+
+Each measurement runs in its own child process, so the peak memory printed is
+that method's alone (``ru_maxrss`` of the child: JAX runtime + data + method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_config(path: str) -> dict:
+    from onepixel.config import validate_config
+
+    return validate_config(yaml.safe_load(Path(path).read_text()))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory.
+
+    VmHWM (Linux) is per address space, so a child started by fork + exec
+    does not inherit its parent's peak as ``ru_maxrss`` does.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------- search ---
+
+
+def _search_child(args) -> dict:
+    """Runs one method on the prepared network; prints a JSON line."""
+    from onepixel.logs import limit_cpu_threads
+
+    # One core, as a workflow job (``threads: 1``) runs either method.
+    limit_cpu_threads(1)
+
+    from onepixel.checkpoint import load_params
+    from onepixel.fastsearch import FastSearchStats, fast_flip_margins
+    from onepixel.model import Architecture
+    from onepixel.search import make_plain_flip_fn
+
+    work = Path(args.work)
+    arch = Architecture(args.size)
+    params = load_params(work / "params.msgpack", arch)
+    images = np.load(work / "images.npy").astype(np.float32)
+    sample = np.load(work / "sample.npy")
+    n_pixels = args.size * args.size
+    result: dict = {}
+    if args.child == "plain":
+        fn = make_plain_flip_fn(arch)
+        images_dev = __import__("jax").numpy.asarray(images)
+        chunk = args.plain_chunk
+        # Compile outside the timing, as a long search amortises it.
+        fn(params, images_dev, sample[:chunk] // n_pixels, sample[:chunk] % n_pixels).block_until_ready()
+        margins = []
+        started = time.perf_counter()
+        for start in range(0, len(sample), chunk):
+            part = sample[start : start + chunk]
+            margins.append(np.asarray(fn(params, images_dev, part // n_pixels, part % n_pixels)))
+        seconds = time.perf_counter() - started
+        np.save(work / "plain_margins.npy", np.concatenate(margins))
+        result.update(candidates=len(sample), seconds=seconds)
+    else:
+        # Warm-up on a few images compiles the common shapes, as for plain.
+        fast_flip_margins(arch, params, images[:8], progress_seconds=1e9)
+        stats = FastSearchStats()
+        started = time.perf_counter()
+        margins, _ = fast_flip_margins(arch, params, images, stats=stats, progress_seconds=1e9)
+        seconds = time.perf_counter() - started
+        result["peak_rss_mb"] = peak_rss_mb()  # of the timed run (one search job)
+        # Stages overlap in the timed run; a second run waits at every stage
+        # boundary, for where the time goes.
+        profiled = FastSearchStats(synchronize=True)
+        started = time.perf_counter()
+        fast_flip_margins(arch, params, images, stats=profiled, progress_seconds=1e9)
+        result["profile_seconds"] = time.perf_counter() - started
+        plain = np.load(work / "plain_margins.npy")
+        fast = margins.reshape(-1)[sample]
+        result.update(
+            candidates=int(margins.size),
+            seconds=seconds,
+            unique_pairs=stats.unique_pairs,
+            unique_patches=stats.unique_patches,
+            dedup=stats.dedup_factor,
+            profile=profiled.profile(),
+            max_abs_diff=float(np.abs(fast - plain).max()),
+            decisions_differ=int(((fast > 0) != (plain > 0)).sum()),
+        )
+    result.setdefault("peak_rss_mb", peak_rss_mb())
+    print(json.dumps(result))
+    return result
+
+
+def _prepare_network(size: int, step: float, config: dict, work: Path, args) -> tuple[int, str]:
+    """Dataset images and a network for one D; returns (N, where the net came from)."""
+    from onepixel.checkpoint import load_params, save_params
+    from onepixel.dataset import build_dataset, selected_images
+    from onepixel.model import Architecture
+    from onepixel.train import train
+
+    ds = build_dataset(size, step, config)
+    chosen = selected_images(ds, True)
+    images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
+    arch = Architecture(size)
+    trained = Path(args.models) / f"D{size}_step{step}" / "seed0" / "params.msgpack"
+    if trained.exists():
+        params, origin = load_params(trained, arch), str(trained)
+    else:
+        cfg = {**config["training"], "max_epochs": args.train_epochs}
+        params = train(images, labels, arch, cfg, seed=0).params
+        origin = f"trained here for <= {args.train_epochs} epoch(s)"
+    save_params(params, work / "params.msgpack")
+    np.save(work / "images.npy", images.astype(np.uint8))
+    rng = np.random.default_rng(size)
+    sample = rng.choice(len(images) * size * size, args.plain_candidates, replace=False)
+    np.save(work / "sample.npy", sample)
+    return len(images), origin
+
+
+def _run_child(method: str, size: int, work: Path, args) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "onepixel.benchmark",
+        "search",
+        "--child",
+        method,
+        "--size",
+        str(size),
+        "--work",
+        str(work),
+        "--plain-chunk",
+        str(args.plain_chunk),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def benchmark_search(args) -> None:
+    if args.child:
+        _search_child(args)
+        return
+    config = load_config(args.config)
+    rows = []
+    print(
+        f"fast vs plain exhaustive flip search, angle step {args.step}, "
+        f"plain timed on {args.plain_candidates} random candidates, fast on all",
+        flush=True,
+    )
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            n, origin = _prepare_network(size, args.step, config, work, args)
+            plain = _run_child("plain", size, work, args)
+            fast = _run_child("fast", size, work, args)
+        plain_rate = plain["candidates"] / plain["seconds"]
+        fast_rate = fast["candidates"] / fast["seconds"]
+        rows.append((size, n, fast["candidates"], plain_rate, fast_rate, fast, plain))
+        profile = ", ".join(f"{k} {v:.1f} s" for k, v in fast["profile"].items() if v >= 0.05)
+        print(
+            f"D={size}: N={n}, network {origin}\n"
+            f"  plain {plain_rate:,.0f} cand/s (peak {plain['peak_rss_mb']:,.0f} MB); "
+            f"fast {fast_rate:,.0f} cand/s over {fast['candidates']:,} candidates in "
+            f"{fast['seconds']:.1f} s (peak {fast['peak_rss_mb']:,.0f} MB); "
+            f"ratio {fast_rate / plain_rate:,.0f}x\n"
+            f"  dedup {fast['dedup']:.1f}x, {fast['unique_patches']:,} unique patches tabulated; "
+            f"profile (synchronised run, {fast['profile_seconds']:.1f} s): "
+            f"{profile}; on the plain sample: "
+            f"max |margin diff| {fast['max_abs_diff']:.2e}, decisions differ {fast['decisions_differ']}",
+            flush=True,
+        )
+    print()
+    print(
+        "| D | N | candidates | plain cand/s | fast cand/s | ratio | fast s | dedup "
+        "| peak MB plain / fast | max abs diff | decisions differ |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for size, n, cands, pr, fr, fast, plain in rows:
+        print(
+            f"| {size} | {n} | {cands:,} | {pr:,.0f} | {fr:,.0f} | {fr / pr:,.0f}x | {fast['seconds']:.1f} | "
+            f"{fast['dedup']:.1f}x | {plain['peak_rss_mb']:,.0f} / {fast['peak_rss_mb']:,.0f} | "
+            f"{fast['max_abs_diff']:.1e} | {fast['decisions_differ']} |"
+        )
+
+
+# ----------------------------------------------------------------- train ---
+
+
+TRAIN_VARIANTS = {
+    "flax": "plain Flax: nn.Conv, nn.max_pool (reduce_window) in the gradient, Eigen",
+    "slices": "nn.Conv, max over strided slices in the gradient, Eigen (session 2)",
+    "new": "block 1 per pooling phase, Eigen convolutions (the workflow train job)",
+}
+
+
+def _train_child(args) -> None:
+    """Step and evaluation time of one variant for one D; prints JSON."""
+    from onepixel.logs import limit_cpu_threads
+
+    limit_cpu_threads(args.threads, eigen_convolutions=args.child == "new")
+
+    from functools import partial
+
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    from flax.training import train_state
+
+    from onepixel.model import CNN, Architecture, max_pool_floor
+    from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
+
+    class ConvCNN(nn.Module):
+        """The paper's net with nn.Conv; pooling by reduce_window or slices."""
+
+        arch: Architecture
+        slices: bool
+
+        @nn.compact
+        def __call__(self, images, train=False):
+            x = images.astype(jnp.float32)[..., None]
+            for channels in self.arch.conv_channels:
+                x = nn.relu(nn.Conv(channels, (self.arch.kernel,) * 2, padding="VALID")(x))
+                if self.slices:
+                    x = max_pool_floor(x, self.arch.pool, for_gradient=train)
+                else:
+                    x = nn.max_pool(x, (self.arch.pool,) * 2, (self.arch.pool,) * 2)
+            x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)
+            x = nn.relu(nn.Dense(self.arch.dense_units)(x.reshape(x.shape[0], -1)))
+            return nn.Dense(self.arch.n_classes)(x)
+
+    config = load_config(args.config)
+    arch = Architecture.from_config(args.size, config["model"])
+    model = CNN(arch) if args.child == "new" else ConvCNN(arch, slices=args.child == "slices")
+    key = jax.random.key(0)
+    params = CNN(arch).init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
+    rng = np.random.default_rng(0)
+    batch = (rng.random((config["training"]["batch_size"], arch.size, arch.size)) > 0.9).astype(np.float32)
+    labels = rng.integers(0, 2, len(batch)).astype(np.int32)
+    eval_images = (rng.random((EVAL_CHUNK, arch.size, arch.size)) > 0.9).astype(np.float32)
+    state = train_state.TrainState.create(
+        apply_fn=model.apply, params=params, tx=make_optimizer(config["training"])
+    )
+
+    @partial(jax.jit, donate_argnums=0)
+    def step(state, x, y, k):
+        def loss_fn(p):
+            return bce_loss(state.apply_fn({"params": p}, x, train=True, rngs={"dropout": k}), y)
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        return state.apply_gradients(grads=grads), loss
+
+    evaluate = jax.jit(lambda p, x: model.apply({"params": p}, x))
+    evaluate(params, eval_images).block_until_ready()
+    started = time.perf_counter()
+    evaluate(params, eval_images).block_until_ready()
+    eval_seconds = (time.perf_counter() - started) / EVAL_CHUNK
+
+    state, loss = step(state, batch, labels, key)
+    loss.block_until_ready()
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        state, loss = step(state, batch, labels, key)
+    loss.block_until_ready()
+    step_seconds = (time.perf_counter() - started) / args.steps
+    print(json.dumps({"step": step_seconds, "eval": eval_seconds}))
+
+
+def benchmark_train(args) -> None:
+    if args.child:
+        _train_child(args)
+        return
+    from onepixel.dataset import build_dataset, selected_images
+
+    config = load_config(args.config)
+    batch = config["training"]["batch_size"]
+    print(f"training step, batch {batch}, {args.steps} timed steps, {args.threads} XLA thread(s) per child:")
+    for name, text in TRAIN_VARIANTS.items():
+        print(f"  {name}: {text}")
+    print(f"epoch = ceil(N/{batch}) steps + N dropout-off evaluations (reduce_window forward)", flush=True)
+    names = list(TRAIN_VARIANTS)
+    print(
+        f"| D | N (step {args.step}) | "
+        + " | ".join(f"{n} step ms" for n in names)
+        + " | step ratio flax/new | "
+        + " | ".join(f"{n} epoch s" for n in names)
+        + " | epoch ratio flax/new | slices/new |"
+    )
+    print("|---" * (2 * len(names) + 5) + "|")
+    for size in args.sizes:
+        ds = build_dataset(size, args.step, config)
+        n = int(len(selected_images(ds, True)))
+        steps = -(-n // batch)
+        timing = {}
+        for name in names:
+            cmd = [sys.executable, "-m", "onepixel.benchmark", "train", "--child", name]
+            cmd += ["--size", str(size), "--steps", str(args.steps), "--config", args.config]
+            cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            timing[name] = (r["step"], steps * r["step"] + n * r["eval"])
+        print(
+            f"| {size} | {n} | "
+            + " | ".join(f"{1000 * timing[m][0]:.1f}" for m in names)
+            + f" | {timing['flax'][0] / timing['new'][0]:.2f}x | "
+            + " | ".join(f"{timing[m][1]:.1f}" for m in names)
+            + f" | {timing['flax'][1] / timing['new'][1]:.2f}x"
+            + f" | {timing['slices'][1] / timing['new'][1]:.2f}x |",
+            flush=True,
+        )
+
+
+# ------------------------------------------------------------------ cost ---
+
+
+def study_cost(args) -> None:
+    """Per-stage job time of a finished (or partial) study from its benchmark files."""
+    import csv
+    import re
+
+    root = Path(args.root)
+    pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?\.tsv$")
+    print(f"job time per stage from {root / 'benchmarks'} (Snakemake benchmark: wall s per job)")
+    print("| stage | D | jobs | total s | mean s | max s | max RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    grand = 0.0
+    for stage in ("dataset", "train", "search"):
+        rows: dict[int, list[tuple[float, float]]] = {}
+        for path in sorted((root / "benchmarks" / stage).glob("*.tsv")):
+            match = pattern.search(path.name)
+            if not match:
+                continue
+            with path.open() as handle:
+                record = next(csv.DictReader(handle, delimiter="\t"))
+            rows.setdefault(int(match.group(1)), []).append((float(record["s"]), float(record["max_rss"])))
+        for size in sorted(rows):
+            seconds = [s for s, _ in rows[size]]
+            grand += sum(seconds)
+            print(
+                f"| {stage} | {size} | {len(seconds)} | {sum(seconds):.0f} | {np.mean(seconds):.1f} | "
+                f"{max(seconds):.1f} | {max(r for _, r in rows[size]):.0f} |"
+            )
+    print(f"total job time: {grand:.0f} s ({grand / 3600:.2f} h); wall time on N cores is at least total / N")
+    training = root / "results" / "tables" / "training.csv"
+    if training.exists():
+        print(f"training summary: {training}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m onepixel.benchmark", description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    search = sub.add_parser("search", help="fast vs plain flip search per D")
+    search.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    search.add_argument("--step", type=float, default=0.5)
+    search.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    search.add_argument(
+        "--models",
+        default=str(REPO / "results" / "models"),
+        help="use <models>/D{D}_step{step}/seed0 when it exists",
+    )
+    search.add_argument(
+        "--train-epochs", type=int, default=1, help="epochs to train a network where no trained one exists"
+    )
+    search.add_argument("--plain-candidates", type=int, default=16384)
+    search.add_argument("--plain-chunk", type=int, default=1024)
+    search.add_argument("--child", choices=["plain", "fast"], help=argparse.SUPPRESS)
+    search.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    search.add_argument("--work", help=argparse.SUPPRESS)
+    search.set_defaults(func=benchmark_search)
+    trainp = sub.add_parser("train", help="old vs new training step and evaluation per D")
+    trainp.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    trainp.add_argument("--step", type=float, default=0.5, help="angle step of the dataset sizing an epoch")
+    trainp.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    trainp.add_argument("--steps", type=int, default=30)
+    trainp.add_argument("--threads", type=int, default=1, help="1: one XLA thread, as in a workflow job")
+    trainp.add_argument("--child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
+    trainp.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    trainp.set_defaults(func=benchmark_train)
+    cost = sub.add_parser("cost", help="per-stage job time of a study from its benchmarks/ files")
+    cost.add_argument("--root", default=".", help="the workflow directory that ran the study")
+    cost.set_defaults(func=study_cost)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Atomic, validated reading and writing of result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import xarray as xr
+
+KIND_ATTR = "onepixel_kind"
+TITLES = {
+    "dataset": "Unique binary line images of one (D, angle step), labelled by angle",
+    "search": "Every one-pixel flip of every image, classified by one network (flip cube)",
+    "search_summary": "Per-pixel, per-image and per-angle adversarial counts of one network",
+}
+REFERENCES = (
+    "Kügler, D., Distergoft, A., Kuijper, A., Mukhopadhyay, A.: Exploring Adversarial Examples: "
+    "Patterns of One-Pixel Attacks. In: Understanding and Interpreting Machine Learning in Medical "
+    "Image Computing Applications (MLCN/DLF/iMIMIC 2018), LNCS 11038, Springer (2018)"
+)
+FORMAT_ATTR = "onepixel_format_version"
+FORMAT_VERSION = 2
+
+
+class ResultFileError(ValueError):
+    """A result file that is missing, corrupt, foreign or of the wrong kind."""
+
+
+def rebuild_hint(path) -> str:
+    """A fix that works: a present output is not rebuilt by naming it, a missing one is."""
+    return (
+        f"fix: `rm {path}` and rerun your snakemake command (it rebuilds that file and what is made from it)"
+    )
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename onto it on success.
+
+    On any error the temporary file is removed, so no half-written result is
+    ever left under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def annotate(dataset: xr.Dataset, meta: dict[str, tuple[str, str]]) -> None:
+    """Set ``long_name`` and ``units`` from {name: (long_name, units)}."""
+    for name, (long_name, units) in meta.items():
+        dataset[name].attrs.update(long_name=long_name, units=units)
+
+
+def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
+    """Write with zlib compression on every data variable, atomically."""
+    from datetime import UTC, datetime
+    from importlib import metadata
+
+    dataset = dataset.copy()
+    dataset.attrs[KIND_ATTR] = kind
+    dataset.attrs[FORMAT_ATTR] = FORMAT_VERSION
+    # CF global attributes (the provenance attributes say the rest).
+    version = metadata.version("onepixel")
+    dataset.attrs.update(
+        Conventions="CF-1.10",
+        title=TITLES.get(kind, f"onepixel {kind}"),
+        source=f"onepixel {version}",
+        history=f"{datetime.now(UTC).isoformat(timespec='seconds')}: written by onepixel {version} ({kind})",
+        references=REFERENCES,
+    )
+    encoding = {}
+    for name, var in dataset.variables.items():
+        if var.ndim == 0 or var.dtype.kind in "OSU":
+            continue
+        # Booleans keep xarray's own encoding (int8 + dtype attribute), so
+        # they read back as bool.
+        encoding[name] = {"zlib": True, "complevel": 4}
+    with atomic_path(path) as tmp:
+        dataset.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+def read_netcdf(path, kind: str, required: tuple[str, ...] = ()) -> xr.Dataset:
+    """Open a result file, checking it is ours, of ``kind``, and complete."""
+    path = Path(path)
+    hint = rebuild_hint(path)
+    if not path.exists():
+        raise ResultFileError(f"{path}: file not found; fix: build it with `snakemake {path}`")
+    try:
+        dataset = xr.load_dataset(path, engine="netcdf4")
+    except Exception as error:  # netCDF4 raises several unrelated types
+        raise ResultFileError(f"{path}: not a readable NetCDF file ({error}); {hint}") from None
+    found = dataset.attrs.get(KIND_ATTR)
+    if found != kind:
+        raise ResultFileError(
+            f"{path}: attribute {KIND_ATTR}={found!r}, expected {kind!r}: this is not "
+            f"an onepixel {kind} file; {hint}"
+        )
+    if dataset.attrs.get(FORMAT_ATTR) != FORMAT_VERSION:
+        raise ResultFileError(
+            f"{path}: {FORMAT_ATTR}={dataset.attrs.get(FORMAT_ATTR)!r}, this onepixel "
+            f"reads version {FORMAT_VERSION}; {hint}"
+        )
+    missing = [name for name in required if name not in dataset.variables]
+    if missing:
+        raise ResultFileError(f"{path}: missing variables {missing}; {hint}")
+    return dataset

@@ -1,0 +1,147 @@
+"""Job logging: to the Snakemake log file and to stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+# XLA-CPU hands convolutions to the YNNPACK library by default, whose kernels
+# fall off a cliff at D = 80 (the second conv of a training step took 4x the
+# Eigen time); this flag keeps YNNPACK for the rest and Eigen for convolutions.
+EIGEN_CONVOLUTIONS_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+
+
+def limit_cpu_threads(threads: int, eigen_convolutions: bool = False) -> None:
+    """Give XLA-CPU ``threads`` threads; call before importing JAX.
+
+    Snakemake runs ``--cores N`` as N single-thread jobs side by side, which
+    beats fewer jobs sharing threads for these small networks; without this,
+    every job's XLA would start one thread per core and oversubscribe them.
+    ``--xla_cpu_multi_thread_eigen=false`` alone still leaves XLA's intra-op
+    pool (one thread per core: it runs fusions and YNNPACK in parallel), and
+    that pool is sized from the CPU affinity when the backend starts. So the
+    backend is started with the affinity narrowed to ``threads`` cores, and
+    then every thread gets the full affinity back: the OS still places the
+    job on whichever core is free. Has no effect on GPU computation.
+    """
+    import os
+
+    if "jax" in sys.modules:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        flags = f"{flags} --xla_cpu_multi_thread_eigen=false"
+    if eigen_convolutions and "ynn_fusion_type" not in flags:
+        flags = f"{flags} {EIGEN_CONVOLUTIONS_FLAG}"
+    os.environ["XLA_FLAGS"] = flags.strip()
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    allowed = os.sched_getaffinity(0)
+    if threads >= len(allowed):
+        return
+    os.sched_setaffinity(0, set(sorted(allowed)[:threads]))
+    try:
+        import jax
+
+        jax.local_devices(backend="cpu")
+    finally:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(task), allowed)
+            except OSError:  # a thread that ended meanwhile
+                pass
+
+
+def setup_logging(log_path=None) -> logging.Logger:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    for noisy in ("absl", "jax._src.xla_bridge"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return logging.getLogger("onepixel")
+
+
+def log_device(logger: logging.Logger) -> None:
+    import os
+
+    import jax
+
+    devices = jax.devices()
+    # What the scheduler granted (SLURM sets it for --gpus jobs) next to what JAX uses.
+    granted = os.environ.get("CUDA_VISIBLE_DEVICES")
+    logger.info(
+        "JAX %s on %s%s",
+        jax.__version__,
+        ", ".join(f"{d.platform}:{d.device_kind}" for d in devices),
+        f" (CUDA_VISIBLE_DEVICES={granted})" if granted is not None else "",
+    )
+
+
+def remove_stale_temporaries(outputs, logger: logging.Logger) -> None:
+    """Remove what a killed writer of these outputs left (onepixel.io.atomic_path's temp files)."""
+    from pathlib import Path
+
+    for output in outputs:
+        path = Path(output)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+            logger.info("removed %s, left by an interrupted run", stale)
+
+
+def _traceback_to_log_file() -> None:
+    import traceback
+
+    text = traceback.format_exc()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.stream.write(text)
+            handler.flush()
+
+
+def run_stage(log_path, stage, *args, outputs=(), **kwargs) -> None:
+    """Run one workflow stage with logging; every failure ends the log with one line.
+
+    Known input errors (a bad config value, a missing, corrupt or foreign file)
+    end with their message and its fix; anything else with its type and message.
+    The traceback goes above that line in the job's log.
+    """
+    from onepixel.config import ConfigError
+    from onepixel.io import ResultFileError
+
+    logger = setup_logging(log_path)
+    remove_stale_temporaries(outputs, logger)
+    log_device(logger)
+    try:
+        stage(*args, **kwargs)
+    except (ResultFileError, ConfigError) as error:
+        _traceback_to_log_file()
+        logger.error("%s", error)
+        sys.exit(1)
+    except Exception as error:
+        logger.error("traceback:", exc_info=True)
+        logger.error(
+            "%s failed: %s: %s; fix: not a known input problem: check the config and inputs named "
+            "above, and if they are valid, report it with this log",
+            getattr(stage, "__name__", "stage"),
+            type(error).__name__,
+            error,
+        )
+        sys.exit(1)
+
+
+def parse_result_path(path) -> tuple:
+    """(D, step[, seed]) from a result path such as .../D32_step1.0/seed3.nc."""
+    import re
+
+    match = re.search(r"D(\d+)_step(\d+\.\d+)(?:/seed(\d+))?", str(path))
+    if not match:
+        raise ValueError(f"cannot read D, step, seed from path {path}")
+    size, step, seed = match.groups()
+    key = (int(size), float(step))
+    return key + ((int(seed),) if seed is not None else ())

@@ -1,0 +1,72 @@
+"""What each result depends on: the config sections that enter its computation.
+
+A result's settings are its rule's ``params:`` (so Snakemake reruns exactly the
+jobs a config change affects) and are recorded in the result file (so a later
+stage refuses a file made under other settings, e.g. copied from another study).
+Settings are per image size D: ``dataset.length_min_by_size`` only touches the
+sizes it names.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def dataset_settings(config: dict, size: int) -> dict:
+    """What a dataset file of size D is built from."""
+    dataset = config["dataset"]
+    by_size = {str(k): v for k, v in (dataset.get("length_min_by_size") or {}).items()}
+    return {
+        "rasterizer": dataset["rasterizer"],
+        "length_min": int(by_size.get(str(size), dataset["length_min"])),
+        "length_max_margin": int(dataset["length_max_margin"]),
+        "positive_range_deg": [float(v) for v in dataset["positive_range_deg"]],
+    }
+
+
+def training_settings(config: dict, size: int) -> dict:
+    """What a trained network depends on: its dataset, which images, the model, the training."""
+    return {
+        "dataset": dataset_settings(config, size),
+        "exclude_ambiguous": bool(config["dataset"]["exclude_ambiguous"]),
+        "model": {k: config["model"][k] for k in sorted(config["model"])},
+        "training": {k: config["training"][k] for k in sorted(config["training"])},
+    }
+
+
+def search_settings(config: dict, size: int) -> dict:
+    """What a flip cube (and its per-network summary) depends on."""
+    return {**training_settings(config, size), "search": dict(config["search"])}
+
+
+def study_settings(config: dict) -> dict:
+    """What the study tables depend on besides their inputs (Table 1 rebuilds datasets)."""
+    return {key: config[key] for key in ("dataset", "model", "training", "search")}
+
+
+def figure_settings(config: dict, size: int, figure: str) -> dict:
+    """Fig. 2 draws a dataset; the others draw search results; Fig. 4 also its angle window."""
+    if figure == "fig2_examples":
+        return dataset_settings(config, size)
+    settings = search_settings(config, size)
+    if figure == "fig4_likelihood":
+        settings["analysis"] = {"window_deg": config["analysis"]["window_deg"]}
+    return settings
+
+
+def as_json(settings: dict) -> str:
+    """Canonical spelling: equal settings give equal strings (Snakemake compares params by repr)."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
+    """'key: file has X, config has Y' for every leaf that differs."""
+    lines = []
+    for key in sorted(set(found) | set(expected)):
+        name = f"{prefix}{key}"
+        a, b = found.get(key, "<absent>"), expected.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += differences(a, b, name + ".")
+        elif a != b:
+            lines.append(f"{name}: file has {a!r}, config has {b!r}")
+    return lines

@@ -1,0 +1,220 @@
+"""One function per workflow stage; the Snakemake scripts only call these."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+
+import jax
+import numpy as np
+
+from onepixel.api import flip_search
+from onepixel.checkpoint import save_params
+from onepixel.dataset import build_dataset, selected_images, write_dataset
+from onepixel.inputs import load_model, open_dataset, open_search
+from onepixel.io import write_json, write_text
+from onepixel.model import CNN, Architecture, init_params, param_count
+from onepixel.provenance import cpu_info, git_commit, package_versions, provenance_attrs
+from onepixel.search import dataset_landing, write_search
+from onepixel.settings import search_settings, training_settings
+from onepixel.train import train
+
+log = logging.getLogger("onepixel")
+
+
+def make_dataset(size: int, step: float, config: dict, out_path) -> None:
+    started = time.perf_counter()
+    ds = build_dataset(size, step, config)
+    write_dataset(ds, out_path)
+    log.info(
+        "D=%d step=%s: %d unique images (%d ambiguous) from %d (length, angle) pairs, "
+        "%d one-pixel flips onto another image, in %.1f s",
+        size,
+        step,
+        ds.attrs["n_images"],
+        ds.attrs["n_ambiguous"],
+        ds.attrs["n_generators_total"],
+        ds.attrs["n_one_flip_pairs"],
+        time.perf_counter() - started,
+    )
+
+
+def train_model(
+    dataset_path,
+    size: int,
+    step: float,
+    seed: int,
+    config: dict,
+    params_path,
+    history_path,
+    summary_path,
+) -> None:
+    ds = open_dataset(dataset_path, size, step, config)
+    arch = Architecture.from_config(size, config["model"])
+    arch.validate()
+    chosen = selected_images(ds, config["dataset"]["exclude_ambiguous"])
+    images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
+    log.info(
+        "training D=%d step=%s seed=%d on %d images (%d positive), %d parameters",
+        size,
+        step,
+        seed,
+        len(images),
+        int(labels.sum()),
+        param_count(init_params(arch, jax.random.key(0))),
+    )
+    started = time.perf_counter()
+    result = train(images, labels, arch, config["training"], seed)
+    seconds = time.perf_counter() - started
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(result.history[0]))
+    writer.writeheader()
+    writer.writerows(result.history)
+    settings = training_settings(config, size)
+    provenance = provenance_attrs(config, settings, size=size, angle_step=step, seed=seed)
+    save_params(result.params, params_path, provenance)
+    write_text(history_path, buffer.getvalue())
+    write_json(
+        summary_path,
+        {
+            "onepixel_kind": "training_summary",
+            "onepixel_settings": settings,
+            "size": size,
+            "angle_step": step,
+            "seed": seed,
+            "architecture": arch.to_dict(),
+            "n_images": len(images),
+            "epochs": result.epochs,
+            "max_epochs": config["training"]["max_epochs"],
+            "final_accuracy": result.final_accuracy,
+            "final_errors": result.history[-1]["n_errors"],
+            "reached_full_accuracy": result.reached_full_accuracy,
+            "train_seconds": seconds,
+            "config": config,
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "cpu": cpu_info(),
+            "device": str(jax.devices()[0]),
+        },
+    )
+    status = "reached accuracy 1.0" if result.reached_full_accuracy else "DID NOT reach accuracy 1.0"
+    log.info("seed %d %s after %d epochs in %.1f s", seed, status, result.epochs, seconds)
+
+
+def run_search(
+    dataset_path,
+    params_path,
+    summary_path,
+    size: int,
+    step: float,
+    seed: int,
+    config: dict,
+    out_path,
+) -> None:
+    ds = open_dataset(dataset_path, size, step, config)
+    arch, params, summary = load_model(summary_path, params_path, size, step, seed, config)
+    if not summary["reached_full_accuracy"]:
+        log.warning(
+            "network D=%d step=%s seed=%d stopped at training accuracy %.5f < 1.0; "
+            "its search counts are flagged in every table",
+            size,
+            step,
+            seed,
+            summary["final_accuracy"],
+        )
+    chosen = selected_images(ds, config["dataset"]["exclude_ambiguous"])
+    images = ds["images"].values[chosen]
+    log.info(
+        "searching %d images x %d pixels = %d candidates (method %s)",
+        len(images),
+        size * size,
+        len(images) * size * size,
+        config["search"]["method"],
+    )
+    search_cfg = config["search"]
+    cube = flip_search(
+        CNN(arch),
+        params,
+        images,
+        ds["label"].values[chosen],
+        # "fast" in the config falls back to the plain search, with a warning,
+        # for a network the fast path does not cover.
+        method="auto" if search_cfg["method"] == "fast" else "plain",
+        recheck_below=search_cfg["recheck_below"],
+        chunk_candidates=search_cfg["chunk_candidates"],
+        # Valid images: every image of the dataset (ambiguous ones too).
+        lands_on=dataset_landing(ds, chosen),
+        image_coords={
+            "image": ds["image"].values[chosen],
+            "angle": ds["rep_angle"].values[chosen],
+            "length": ds["rep_length"].values[chosen],
+        },
+    )
+    seconds = cube.attrs["search_seconds"]
+    cube.attrs.update(
+        provenance_attrs(config, search_settings(config, size), size=size, angle_step=step, seed=seed),
+        search_method=search_cfg["method"],
+        reached_full_accuracy=int(summary["reached_full_accuracy"]),
+        training_accuracy=summary["final_accuracy"],
+    )
+    write_search(cube, out_path)
+    log.info(
+        "%d adversarial of %d candidates (rate %.3e) in %.1f s; %d flips land on another valid image "
+        "(%d of them classified differently from their source image), not counted",
+        cube.attrs["n_adversarial"],
+        cube.attrs["n_candidates"],
+        cube.attrs["adversarial_rate"],
+        seconds,
+        cube.attrs["n_on_manifold"],
+        cube.attrs["n_on_manifold_misclassified"],
+    )
+
+
+def confirm_adversarial_flips(
+    dataset_path,
+    search_path,
+    params_path,
+    summary_path,
+    key: tuple[int, float, int],
+    config: dict,
+    n_flips: int = 2,
+) -> tuple:
+    """Pick an image with adversarial flips and re-classify them by a plain forward pass."""
+    from onepixel.train import make_margin_fn
+
+    size, step, seed = key
+    ds = open_dataset(dataset_path, size, step, config)
+    cube = open_search(search_path, size, step, seed, config)
+    arch, params, _ = load_model(summary_path, params_path, size, step, seed, config)
+    counts = cube["n_adversarial"].values
+    candidates = np.flatnonzero(counts >= n_flips)
+    if candidates.size == 0:
+        candidates = np.flatnonzero(counts >= 1)
+    if candidates.size == 0:
+        log.warning("no adversarial flip in %s: Fig. 3 shows the image alone", search_path)
+        pos = 0
+        pixels = []
+    else:
+        # The image with the fewest adversarial flips that still has enough:
+        # the rare, hard-to-find kind that optimisation attacks miss.
+        pos = int(candidates[np.argmin(counts[candidates])])
+        rows, cols = np.nonzero(cube["adversarial"].values[pos])
+        pixels = list(zip(rows.tolist(), cols.tolist(), strict=False))[:n_flips]
+    image = ds["images"].values[int(cube["image"].values[pos])].astype(np.float32)
+    margin_fn = make_margin_fn(arch)
+    margins = []
+    for row, col in pixels:
+        flipped = image.copy()
+        flipped[row, col] = 1 - flipped[row, col]
+        m = float(np.asarray(margin_fn(params, flipped[None]))[0])
+        if (m > 0) == bool(cube["label"].values[pos]):
+            raise RuntimeError(
+                f"flip ({row}, {col}) of image {int(cube['image'].values[pos])} is stored as "
+                f"adversarial but a plain forward pass classifies it correctly (margin {m}); "
+                f"the search file {search_path} is stale or wrong: rebuild it"
+            )
+        margins.append(m)
+    return cube, {"image_pos": pos, "pixels": pixels, "margins": margins, "image": image}

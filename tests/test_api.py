@@ -1,0 +1,167 @@
+"""The public API: onepixel.flip_search on our CNN, on any Flax module or callable, checked arguments."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import onepixel
+from onepixel import CNN, Architecture, flip_search
+
+
+def by_hand(apply, params, images, labels):
+    """Reference: every flipped image through ``apply``, one at a time; argmax against the label."""
+    n, h, w = images.shape
+    wrong = np.zeros((n, h, w), bool)
+    margins = np.zeros((n, h, w), np.float32)
+    for i in range(n):
+        for r in range(h):
+            for c in range(w):
+                flipped = images[i].astype(np.float32).copy()
+                flipped[r, c] = 1 - flipped[r, c]
+                logits = np.asarray(apply(params, flipped[None]))[0]
+                wrong[i, r, c] = int(np.argmax(logits)) != labels[i]
+                others = np.delete(logits, labels[i])
+                margins[i, r, c] = logits[labels[i]] - others.max()
+    return margins, wrong
+
+
+@pytest.fixture(scope="module")
+def three_class_problem():
+    """A 3-class linear model on 6x6 binary images (not a CNN: the plain path)."""
+    rng = np.random.default_rng(1)
+    weights = rng.normal(size=(36, 3)).astype(np.float32)
+    images = rng.integers(0, 2, size=(5, 6, 6)).astype(np.uint8)
+
+    def apply(params, x):
+        return x.reshape(x.shape[0], -1) @ params
+
+    return apply, weights, images
+
+
+def test_a_callable_with_three_classes_matches_a_by_hand_search(three_class_problem):
+    apply, weights, images = three_class_problem
+    labels = np.array([0, 1, 2, 1, 0])
+    cube = flip_search(apply, weights, images, labels)
+    margins, wrong = by_hand(apply, weights, images, labels)
+    np.testing.assert_array_equal(cube["misclassified"].values, wrong)
+    np.testing.assert_allclose(cube["margin"].values, margins, atol=1e-5)
+    assert cube.attrs["search_method_used"] == "plain" and cube.attrs["n_classes"] == 3
+    assert cube.attrs["n_adversarial"] == int((wrong & ~cube["on_manifold"].values).sum()) > 0
+    assert cube.attrs["n_base_errors"] == int(
+        sum(np.argmax(apply(weights, images[i : i + 1].astype(np.float32))) != labels[i] for i in range(5))
+    )
+
+
+def test_labels_none_attacks_the_models_own_predictions(three_class_problem):
+    apply, weights, images = three_class_problem
+    cube = flip_search(apply, weights, images)
+    predicted = np.argmax(images.reshape(5, -1).astype(np.float32) @ weights, axis=1)
+    np.testing.assert_array_equal(cube["label"].values, predicted)
+    assert cube.attrs["n_base_errors"] == 0
+    np.testing.assert_array_equal(cube["misclassified"].values, by_hand(apply, weights, images, predicted)[1])
+
+
+class TinyMLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Dense(8)(x.reshape(x.shape[0], -1)))
+        return nn.Dense(4)(x)
+
+
+def test_any_flax_module_by_the_plain_path():
+    images = np.random.default_rng(2).integers(0, 2, size=(3, 5, 5)).astype(np.uint8)
+    model = TinyMLP()
+    variables = model.init(jax.random.key(0), jnp.zeros((1, 5, 5)))
+    cube = flip_search(model, variables["params"], images, np.array([0, 3, 1]))
+    same = flip_search(model, variables, images, np.array([0, 3, 1]))  # the whole variables dict works too
+    np.testing.assert_array_equal(cube["margin"].values, same["margin"].values)
+    _, wrong = by_hand(lambda p, x: model.apply(p, x), variables, images, [0, 3, 1])
+    np.testing.assert_array_equal(cube["misclassified"].values, wrong)
+    with pytest.raises(ValueError, match="method='fast' needs an onepixel.CNN"):
+        flip_search(model, variables, images, method="fast")
+
+
+def test_the_cnn_fast_path_agrees_with_the_plain_path_on_every_candidate(trained_d16):
+    ds, chosen, arch, result = trained_d16
+    images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
+    fast = flip_search(CNN(arch), result.params, images, labels)
+    plain = flip_search(CNN(arch), result.params, images, labels, method="plain")
+    assert fast.attrs["search_method_used"] == "fast"
+    np.testing.assert_array_equal(fast["misclassified"].values, plain["misclassified"].values)
+    np.testing.assert_array_equal(fast["adversarial"].values, plain["adversarial"].values)
+    np.testing.assert_allclose(fast["margin"].values, plain["margin"].values, atol=1e-4)
+    assert fast.attrs["n_adversarial"] == plain.attrs["n_adversarial"] > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(images=np.zeros((2, 4))), r"images: expected a numpy array \(N, H, W\)"),
+        (dict(images=np.full((2, 4, 4), 2)), r"images: values must be 0 or 1"),
+        (dict(images=np.zeros((2, 5, 5))), r"images: shape \(5, 5\) but the CNN expects 4x4"),
+        (dict(labels=np.array([0])), r"labels: expected 2 integer class indices"),
+        (dict(labels=np.array([0.5, 1.0])), r"labels: expected 2 integer class indices"),
+        (dict(labels=np.array([0, -1])), r"labels: class indices must be >= 0"),
+        (dict(labels=np.array([0, 7])), r"labels: class 7 but the model has 2 outputs"),
+        (dict(method="quick"), r"method='quick'; use one of"),
+        (dict(recheck_below=-1), r"recheck_below=-1; use a number >= 0"),
+        (dict(chunk_candidates=0), r"chunk_candidates=0; use a whole number >= 1"),
+        (dict(model="not a model"), r"model: str is neither a Flax module nor apply"),
+    ],
+)
+def test_every_bad_argument_is_one_value_error(kwargs, message):
+    arch = Architecture(4, conv_channels=(2,), kernel=3, pool=1, dense_units=4)
+    params = CNN(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4)))["params"]
+    call = dict(model=CNN(arch), params=params, images=np.zeros((2, 4, 4), np.uint8), labels=None)
+    call.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        flip_search(call.pop("model"), call.pop("params"), call.pop("images"), call.pop("labels"), **call)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(size=16.0), r"size=16.0; use a whole number >= 1"),
+        (dict(size=16, conv_channels=()), r"conv_channels=\(\); give at least one conv block"),
+        (dict(size=16, conv_channels=(32, 0)), r"conv_channels entry=0"),
+        (dict(size=16, kernel=0), r"kernel=0"),
+        (dict(size=16, pool=True), r"pool=True"),
+        (dict(size=16, dense_units=-3), r"dense_units=-3"),
+        (dict(size=16, dropout=1.0), r"dropout=1.0; use a rate in \[0, 1\)"),
+        (dict(size=16, n_classes=1), r"n_classes=1; use a whole number >= 2"),
+    ],
+)
+def test_architecture_checks_every_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Architecture(**kwargs)
+
+
+def test_public_names_are_exported_with_docstrings():
+    for name in onepixel.__all__:
+        assert getattr(onepixel, name).__doc__, name
+
+
+@pytest.mark.slow
+def test_the_workflow_cube_is_what_flip_search_returns(tiny_study):
+    """One engine: a study's network through the API gives the workflow's cube."""
+    from onepixel.dataset import read_dataset, selected_images
+    from onepixel.search import dataset_landing
+
+    work, _ = tiny_study
+    network = onepixel.load_network(work / "results/models/D16_step4.0/seed1")
+    assert network.model.arch == Architecture(16) and network.summary["seed"] == 1
+    stored = onepixel.open_cube(work / "results/search/D16_step4.0/seed1.nc")
+    ds = read_dataset(work / "results/datasets/D16_step4.0.nc")
+    chosen = selected_images(ds, True)
+    cube = flip_search(
+        network.model,
+        network.params,
+        ds["images"].values[chosen],
+        ds["label"].values[chosen],
+        lands_on=dataset_landing(ds, chosen),
+    )
+    for name in ("margin", "misclassified", "adversarial", "on_manifold", "lands_on", "base_margin"):
+        np.testing.assert_array_equal(cube[name].values, stored[name].values, err_msg=name)
+    assert cube.attrs["n_adversarial"] == stored.attrs["n_adversarial"]
