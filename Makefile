@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check onepixel tests workflow/scripts
+	$(VENV)/bin/ruff check onepixel tests workflow/scripts examples
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 	$(VENV)/bin/snakemake --lint --configfile config/tiny.yaml
 

@@ -180,12 +180,19 @@ def _search(model, params, apply, variables, images, labels, method, chunk_candi
         margins, wrong = plain_label_search(apply, variables, images, labels, chunk_candidates)
         return used, {"margins": margins, "wrong": wrong, "n_rechecked": 0}
     stats = FastSearchStats()
-    class_1_minus_0, _ = fast_flip_margins(model.arch, params, images, stats=stats)
-    # The fast path computes logit_1 - logit_0; argmax picks class 1 iff it is > 0.
-    sign = np.where(labels == 1, 1.0, -1.0).astype(np.float32)[:, None, None]
-    wrong = (class_1_minus_0 > 0) != (labels == 1)[:, None, None]
+    if model.arch.n_classes == 2:
+        class_1_minus_0, _ = fast_flip_margins(model.arch, params, images, stats=stats)
+        # Two classes: logit_1 - logit_0; argmax picks class 1 iff it is > 0.
+        sign = np.where(labels == 1, 1.0, -1.0).astype(np.float32)[:, None, None]
+        margins, wrong = class_1_minus_0 * sign, (class_1_minus_0 > 0) != (labels == 1)[:, None, None]
+    else:
+        margins, _ = fast_flip_margins(model.arch, params, images, stats=stats, labels=labels)
+        # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest); only
+        # the label's side is known here, so ties count wrong for labels > 0. Margins
+        # below recheck_below are recomputed exactly by the plain pass.
+        wrong = (margins < 0) | ((margins == 0) & (labels > 0)[:, None, None])
     info = {
-        "margins": class_1_minus_0 * sign,
+        "margins": margins,
         "wrong": wrong,
         "unique_window_pixel_pairs": stats.unique_pairs,
         "dedup_factor": stats.dedup_factor,

@@ -160,8 +160,6 @@ def fast_path_problem(arch: Architecture, params) -> str | None:
     expected = {f"Conv_{i}" for i in range(len(arch.conv_channels))} | {"Dense_0", "Dense_1"}
     if set(params) != expected:
         return f"parameter layers {sorted(params)} are not the conv/dense stack it covers"
-    if arch.n_classes != 2:
-        return f"{arch.n_classes} output classes (it covers 2)"
     try:
         axis_plan(arch)
     except ValueError as error:
@@ -250,6 +248,31 @@ def candidate_margins(h_base, changes, window_of_image, w_margin, b_margin):
     chunks = (
         h_base.reshape(-1, IMAGES_PER_MARGIN_STEP, units),
         window_of_image.reshape(-1, IMAGES_PER_MARGIN_STEP),
+    )
+    return jax.lax.map(step, chunks).reshape(n, -1)
+
+
+def label_margins(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """(..., C) logits, (...) labels -> label logit minus the best other logit."""
+    own = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    is_label = jnp.arange(logits.shape[-1]) == labels[..., None]
+    return own - jnp.where(is_label, -jnp.inf, logits).max(axis=-1)
+
+
+@jax.jit
+def candidate_label_margins(h_base, changes, window_of_image, w_out, b_out, labels):
+    """(N, P) margins for C > 2 classes: the label's logit minus the best other logit."""
+    n, units = h_base.shape
+
+    def step(chunk):
+        h, window, label = chunk
+        logits = jax.nn.relu(h[:, None, :] + changes[window]) @ w_out + b_out
+        return label_margins(logits, jnp.broadcast_to(label[:, None], logits.shape[:2]))
+
+    chunks = (
+        h_base.reshape(-1, IMAGES_PER_MARGIN_STEP, units),
+        window_of_image.reshape(-1, IMAGES_PER_MARGIN_STEP),
+        labels.reshape(-1, IMAGES_PER_MARGIN_STEP),
     )
     return jax.lax.map(step, chunks).reshape(n, -1)
 
@@ -374,7 +397,7 @@ class FastSearchStats:
 class _Search:
     """State of one fast search: the plan, the base pass and the current band."""
 
-    def __init__(self, arch: Architecture, params, images: np.ndarray, stats: FastSearchStats):
+    def __init__(self, arch: Architecture, params, images: np.ndarray, stats: FastSearchStats, labels=None):
         self.arch, self.params, self.stats = arch, params, stats
         self.plan = axis_plan(arch)
         self.images = (np.asarray(images) > 0.5).astype(np.uint8)  # binary by construction
@@ -390,7 +413,17 @@ class _Search:
         )
         self.units = self.dense_kernel.shape[-1]
         w_out, b_out = params["Dense_1"]["kernel"], params["Dense_1"]["bias"]
+        self.w_out, self.b_out = w_out, b_out
         self.w_margin, self.b_margin = w_out[:, 1] - w_out[:, 0], b_out[1] - b_out[0]
+        # Two classes: logit_1 - logit_0 (one dot per candidate); more: label margins.
+        self.labels = None if arch.n_classes == 2 else np.asarray(labels, np.int32)
+        self.n_padded = -(-len(self.images) // IMAGES_PER_MARGIN_STEP) * IMAGES_PER_MARGIN_STEP
+        self.labels_padded = None
+        if self.labels is not None:
+            self.labels_padded = np.zeros(self.n_padded, np.int32)
+            self.labels_padded[: len(self.labels)] = self.labels
+        self.h_base = self.base = self.band = None
+        self.band_start = 0
         self._zeros: dict[tuple[int, int], jax.Array] = {}
 
     def forward(self, first_row: int, rows: int, keep_band: bool, dense: bool) -> None:
@@ -411,9 +444,12 @@ class _Search:
             self.stats.bands += 1
         if dense:
             # Padding rows carry any values: their margins are dropped.
-            self.n_padded = -(-n // IMAGES_PER_MARGIN_STEP) * IMAGES_PER_MARGIN_STEP
             self.h_base = h_base[: self.n_padded]
-            self.base = np.asarray(jax.nn.relu(h_base[:n]) @ self.w_margin + self.b_margin)
+            if self.labels is None:
+                self.base = np.asarray(jax.nn.relu(h_base[:n]) @ self.w_margin + self.b_margin)
+            else:
+                logits = jax.nn.relu(h_base[:n]) @ self.w_out + self.b_out
+                self.base = np.asarray(label_margins(logits, jnp.asarray(self.labels)))
             self.stats.seconds_base += time.perf_counter() - started
         else:
             jax.block_until_ready(band)
@@ -523,7 +559,14 @@ class _Search:
             stats.seconds_changes += time.perf_counter() - started
 
             started = time.perf_counter()
-            margins = candidate_margins(self.h_base, changes, window_of_image, self.w_margin, self.b_margin)
+            if self.labels is None:
+                margins = candidate_margins(
+                    self.h_base, changes, window_of_image, self.w_margin, self.b_margin
+                )
+            else:
+                margins = candidate_label_margins(
+                    self.h_base, changes, window_of_image, self.w_out, self.b_out, self.labels_padded
+                )
             rows, cols = zip(*chunk, strict=True)
             out[:, rows, cols] = np.asarray(margins)[:n, : len(chunk)]
             stats.seconds_margins += time.perf_counter() - started
@@ -538,14 +581,19 @@ def fast_flip_margins(
     progress_seconds: float = 30.0,
     stats: FastSearchStats | None = None,
     band_bytes: int = BAND_BYTES,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Margins (N, D, D) of every single-pixel flip, and the base margins (N,).
 
+    Two classes: logit_1 - logit_0 (``labels`` unused). More classes: the
+    label's logit minus the best other logit (``labels`` required).
     Exact up to float rounding (same decisions as the plain search; margins
     within ~1e-5). Callers re-check near-zero margins with a plain forward.
     """
+    if arch.n_classes > 2 and (labels is None or len(labels) != len(images)):
+        raise ValueError(f"fast_flip_margins: a {arch.n_classes}-class network needs one label per image")
     stats = stats if stats is not None else FastSearchStats()
-    search = _Search(arch, params, images, stats)
+    search = _Search(arch, params, images, stats, labels)
     plan, pool, size, n = search.plan, arch.pool, arch.size, len(images)
     # Pixels sharing a span in both axes share the dedup window.
     positions = defaultdict(list)

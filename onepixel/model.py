@@ -35,6 +35,7 @@ class Architecture:
     def __post_init__(self) -> None:
         object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
         self._check_params()
+        self.validate()
 
     def _check_params(self) -> None:
         def whole(name, value, smallest):

@@ -96,6 +96,27 @@ def test_the_cnn_fast_path_agrees_with_the_plain_path_on_every_candidate(trained
 
 
 @pytest.mark.parametrize(
+    ("arch", "n_images"),
+    [
+        (Architecture(8, conv_channels=(16,), dense_units=32, n_classes=10), 60),
+        (Architecture(12, conv_channels=(8, 8), dense_units=16, n_classes=3), 40),
+    ],
+    ids=["10 classes, one block", "3 classes, two blocks"],
+)
+def test_multi_class_cnn_fast_path_agrees_with_plain_on_every_candidate(arch, n_images):
+    rng = np.random.default_rng(arch.n_classes)
+    images = rng.integers(0, 2, size=(n_images, arch.size, arch.size)).astype(np.uint8)
+    params = CNN(arch).init(jax.random.key(3), jnp.zeros((1, arch.size, arch.size)))["params"]
+    labels = rng.integers(0, arch.n_classes, n_images)
+    fast = flip_search(CNN(arch), params, images, labels, method="fast")
+    plain = flip_search(CNN(arch), params, images, labels, method="plain")
+    assert fast.attrs["search_method_used"] == "fast" and fast.attrs["n_classes"] == arch.n_classes
+    np.testing.assert_array_equal(fast["misclassified"].values, plain["misclassified"].values)
+    np.testing.assert_allclose(fast["margin"].values, plain["margin"].values, atol=1e-4)
+    assert 0 < fast.attrs["n_adversarial"] == plain.attrs["n_adversarial"]
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         (dict(images=np.zeros((2, 4))), r"images: expected a numpy array \(N, H, W\)"),

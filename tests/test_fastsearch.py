@@ -182,17 +182,17 @@ def test_search_method_switch_and_fallback(trained_d16, caplog):
     assert plain.attrs["search_method_used"] == "plain"
     np.testing.assert_array_equal(fast["misclassified"].values, plain["misclassified"].values)
     np.testing.assert_allclose(fast["margin"].values, plain["margin"].values, atol=1e-4)
-    # A network the fast path does not cover (3 classes) falls back under "auto", loudly.
-    arch3 = Architecture(16, n_classes=3)
-    params3 = init_params(arch3, jax.random.key(0))
-    assert "3 output classes" in fast_path_problem(arch3, params3)
+    # Parameters of another layer stack (here one extra layer, which Flax ignores):
+    # "auto" falls back to the plain search, loudly; "fast" refuses.
+    extra = {**result.params, "Extra_0": {"kernel": np.zeros((3, 3))}}
+    assert "not the conv/dense stack" in fast_path_problem(arch, extra)
     with caplog.at_level(logging.WARNING):
-        cube = flip_search(CNN(arch3), params3, images[:2], method="auto")
+        cube = flip_search(CNN(arch), extra, images[:2], labels[:2], method="auto")
     assert cube.attrs["search_method_used"] == "plain"
     assert "does not cover" in caplog.text
-    assert cube["margin"].shape == (2, 16, 16)
-    with pytest.raises(ValueError, match="does not cover this network.*3 output classes"):
-        flip_search(CNN(arch3), params3, images[:2], method="fast")
+    np.testing.assert_array_equal(cube["misclassified"].values, plain["misclassified"].values[:2])
+    with pytest.raises(ValueError, match="does not cover this network.*conv/dense stack"):
+        flip_search(CNN(arch), extra, images[:2], labels[:2], method="fast")
 
 
 @pytest.mark.slow
