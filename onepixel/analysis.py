@@ -84,7 +84,6 @@ def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
         "search_method",
         "n_base_errors",
         "n_on_manifold",
-        "n_on_manifold_other_label",
         "n_on_manifold_misclassified",
     ):
         summary.attrs[key] = cube.attrs[key]

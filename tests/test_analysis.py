@@ -1,0 +1,105 @@
+"""Summaries, tables and figures on small synthetic cubes (no training)."""
+
+import numpy as np
+import pytest
+
+from onepixel.analysis import adversarial_rate_rows, make_summary, on_manifold_rows, summarise_search
+from onepixel.dataset import build_dataset, selected_images, write_dataset
+from onepixel.inputs import open_summary
+from onepixel.provenance import provenance_attrs
+from onepixel.search import dataset_landing, flip_cube, write_search
+from onepixel.settings import search_settings
+
+
+def synthetic_cube(ds, config, seed, rate=0.02):
+    """A cube of random decisions over the dataset's searched images, as the search stage writes it."""
+    chosen = selected_images(ds, True)
+    rng = np.random.default_rng(seed)
+    size = ds.sizes["row"]
+    wrong = rng.random((len(chosen), size, size)) < rate
+    margins = np.where(wrong, -1.0, 1.0).astype(np.float32)
+    cube = flip_cube(
+        margins,
+        wrong,
+        np.ones(len(chosen)),
+        np.zeros(len(chosen), bool),
+        ds["label"].values[chosen],
+        dataset_landing(ds, chosen),
+        {"image": chosen, "angle": ds["rep_angle"].values[chosen], "length": ds["rep_length"].values[chosen]},
+    )
+    cube.attrs.update(
+        provenance_attrs(config, search_settings(config, size), size=size, angle_step=4.0, seed=seed),
+        search_method="fast",
+        reached_full_accuracy=1,
+        training_accuracy=1.0,
+    )
+    return cube
+
+
+@pytest.fixture(scope="module")
+def d16(tiny_config):
+    return build_dataset(16, 4.0, tiny_config)
+
+
+def test_summary_counts_equal_counts_by_hand(d16, tiny_config):
+    cube = synthetic_cube(d16, tiny_config, seed=0)
+    summary = summarise_search(d16, cube)
+    adversarial = cube["adversarial"].values
+    np.testing.assert_array_equal(summary["pixel_adversarial"].values, adversarial.sum(axis=0))
+    assert summary.attrs["n_adversarial"] == int(adversarial.sum())
+    # Per angle: the unique searched images that angle generates, and their flips.
+    per_image = dict(zip(cube["image"].values.tolist(), adversarial.sum(axis=(1, 2)).tolist(), strict=True))
+    for ai in range(d16.sizes["angle"]):
+        images = {int(i) for i in np.unique(d16["generator_image"].values[:, ai]) if int(i) in per_image}
+        assert summary["angle_images"].values[ai] == len(images)
+        assert summary["angle_adversarial"].values[ai] == sum(per_image[i] for i in images)
+        if images:
+            expected = sum(per_image[i] for i in images) / (len(images) * 16 * 16)
+            assert summary["angle_likelihood"].values[ai] == pytest.approx(expected)
+
+
+def write_study(tmp_path, ds, config, seeds=(0, 1)):
+    """Dataset, cubes and summaries of a synthetic (D=16, step 4) study on disk; {key: summary path}."""
+    write_dataset(ds, tmp_path / "D16_step4.0.nc")
+    paths = {}
+    for seed in seeds:
+        write_search(synthetic_cube(ds, config, seed), tmp_path / f"cube{seed}.nc")
+        paths[(16, 4.0, seed)] = tmp_path / f"summary{seed}.nc"
+        make_summary(
+            tmp_path / "D16_step4.0.nc",
+            tmp_path / f"cube{seed}.nc",
+            (16, 4.0, seed),
+            config,
+            paths[(16, 4.0, seed)],
+        )
+    return paths
+
+
+def test_rate_table_mean_and_spread_over_seeds(tmp_path, d16, tiny_config):
+    paths = write_study(tmp_path, d16, tiny_config)
+    summaries = {key: open_summary(path, *key, tiny_config) for key, path in paths.items()}
+    per_seed, means = adversarial_rate_rows(summaries)
+    rates = [row["adversarial_rate"] for row in per_seed]
+    assert len(per_seed) == 2 and len(means) == 1
+    assert means[0]["rate_mean"] == pytest.approx(np.mean(rates))
+    assert means[0]["rate_std"] == pytest.approx(np.std(rates, ddof=1))
+    assert means[0]["seeds_below_accuracy_1"] == "none"
+    rows = on_manifold_rows({(16, 4.0): d16}, summaries, exclude_ambiguous=True)
+    n_pairs = int((~d16["ambiguous"].values[d16["pair_image"].values]).sum())
+    assert rows[0]["n_on_manifold_flips"] == n_pairs
+    assert rows[0]["onto_label_0"] + rows[0]["onto_label_1"] + rows[0]["onto_ambiguous"] == n_pairs
+
+
+def test_figures_draw_from_synthetic_summaries(tmp_path, d16, tiny_config):
+    from onepixel import figures
+
+    paths = write_study(tmp_path, d16, tiny_config)
+    for name in ("figure4_likelihood", "figure5_heatmaps", "figure6_redundancy"):
+        png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+        getattr(figures, name)(paths, tiny_config, png, pdf)
+        assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000
+        assert pdf.read_bytes().startswith(b"%PDF")
+    figures.figure2_examples(
+        tmp_path / "D16_step4.0.nc", (16, 4.0), tiny_config, tmp_path / "f2.png", tmp_path / "f2.pdf"
+    )
+    assert (tmp_path / "f2.png").stat().st_size > 5000
