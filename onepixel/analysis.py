@@ -20,7 +20,7 @@ log = logging.getLogger("onepixel")
 
 SUMMARY_KIND = "search_summary"
 
-# The length range that lands closest to the paper's Table 1 (README, "Dataset counts").
+# The length range that lands closest to the paper's Table 1 (docs/method.md, "Dataset counts").
 CLOSEST_LENGTH_MIN = 16
 CLOSEST_FROM_SIZE = 32
 

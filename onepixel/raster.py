@@ -7,7 +7,7 @@ The paper does not say how it rasterised its lines. Two procedures are offered:
     whose centres lie within +-L/2 of the image centre (D - 1) / 2, rotated by
     the angle with a cubic spline (``scipy.ndimage.rotate``, order 3, no
     reshape) and thresholded at 0.5. This is the family closest to the paper's
-    Table 1 that we know of (see README, "Dataset counts").
+    Table 1 that we know of (see docs/method.md, "Dataset counts").
 
 ``segment_distance``
     Analytic: a pixel is on when its centre lies within ``half_width`` of the

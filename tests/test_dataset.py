@@ -9,7 +9,7 @@ from onepixel.raster import rasterize
 
 from .conftest import REPO
 
-# Our unique-image counts (rotate_spline), pinned; see README "Dataset counts".
+# Our unique-image counts (rotate_spline), pinned; see docs/method.md "Dataset counts".
 OURS_STATED_RANGE = {
     (16, 0.5): 370,
     (16, 1.0): 274,
