@@ -104,7 +104,9 @@ def load_config_file(path) -> dict:
             "(compare with config/config.yaml)"
         ) from None
     if not isinstance(config, dict) or not config:
-        raise ConfigError(f"{path}: empty or not a mapping of keys. Fix: start from a copy of config/config.yaml")
+        raise ConfigError(
+            f"{path}: empty or not a mapping of keys. Fix: start from a copy of config/config.yaml"
+        )
     return config
 
 
