@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check onepixel tests workflow/scripts examples
+	$(VENV)/bin/ruff check onepixel tests workflow/scripts examples benchmarks
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 	$(VENV)/bin/snakemake --lint --configfile config/tiny.yaml
 
@@ -39,7 +39,7 @@ dag: $(STAMP)
 	$(VENV)/bin/snakemake --configfile config/tiny.yaml --rulegraph | dot -Tsvg > workflow/report/rulegraph.svg
 
 bench-search: $(STAMP)
-	$(VENV)/bin/python -m onepixel.benchmark search
+	$(VENV)/bin/python benchmarks/run.py search
 
 bench-train: $(STAMP)
-	$(VENV)/bin/python -m onepixel.benchmark train
+	$(VENV)/bin/python benchmarks/run.py train

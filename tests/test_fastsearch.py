@@ -197,7 +197,7 @@ def test_search_method_switch_and_fallback(trained_d16, caplog):
 
 @pytest.mark.slow
 def test_benchmark_script_runs_both_searches_side_by_side(tmp_path, capsys):
-    from onepixel.benchmark import main
+    from .bench import benchmark_main as main
 
     # No trained network under --models: it trains one epoch here.
     main(["search", "--sizes", "16", "--step", "6", "--plain-candidates", "512", "--models", str(tmp_path)])

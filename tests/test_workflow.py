@@ -83,7 +83,7 @@ def test_tiny_study_produces_every_table_and_figure(tiny_study):
     assert prov["onepixel_config"]["sizes"] == cfg["sizes"]
     # Every job wrote its log; heavy jobs their benchmark.
     assert (work / "logs" / "train" / "D16_step2.0_seed0.log").read_text().count("epoch") > 0
-    assert (work / "benchmarks" / "search" / "D18_step4.0_seed1.tsv").exists()
+    assert (work / "results" / "benchmarks" / "search" / "D18_step4.0_seed1.tsv").exists()
 
 
 @pytest.mark.slow
@@ -171,17 +171,19 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
 
 @pytest.mark.slow
 def test_study_cost_sums_the_tiny_study_benchmark_files(tiny_study, capsys):
-    from onepixel.benchmark import main
+    from .bench import benchmark_main as main
 
     work, _ = tiny_study
     expected = 0.0
-    for tsv in (work / "benchmarks" / "train").glob("*.tsv"):
+    for tsv in (work / "results" / "benchmarks" / "train").glob("*.tsv"):
         expected += float(read_csv_tab(tsv)[0]["s"])
     main(["cost", "--root", str(work)])
     printed = capsys.readouterr().out
     train_rows = [line.split("|") for line in printed.splitlines() if line.startswith("| train |")]
     assert train_rows, printed
-    assert sum(int(row[3]) for row in train_rows) == len(list((work / "benchmarks" / "train").glob("*.tsv")))
+    assert sum(int(row[3]) for row in train_rows) == len(
+        list((work / "results" / "benchmarks" / "train").glob("*.tsv"))
+    )
     assert abs(sum(float(row[4]) for row in train_rows) - expected) <= len(train_rows)
     assert "total job time" in printed
 

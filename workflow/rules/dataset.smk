@@ -4,7 +4,7 @@ rule make_dataset:
     log:
         "logs/dataset/D{D}_step{step}.log",
     benchmark:
-        "benchmarks/dataset/D{D}_step{step}.tsv"
+        "results/benchmarks/dataset/D{D}_step{step}.tsv"
     conda:
         CPU_ENV
     threads: 1

@@ -8,7 +8,7 @@ rule flip_search:
     log:
         "logs/search/D{D}_step{step}_seed{seed}.log",
     benchmark:
-        "benchmarks/search/D{D}_step{step}_seed{seed}.tsv"
+        "results/benchmarks/search/D{D}_step{step}_seed{seed}.tsv"
     conda:
         ACCELERATOR_ENV
     threads: 1

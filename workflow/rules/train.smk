@@ -8,7 +8,7 @@ rule train_model:
     log:
         "logs/train/D{D}_step{step}_seed{seed}.log",
     benchmark:
-        "benchmarks/train/D{D}_step{step}_seed{seed}.tsv"
+        "results/benchmarks/train/D{D}_step{step}_seed{seed}.tsv"
     conda:
         ACCELERATOR_ENV
     threads: 1

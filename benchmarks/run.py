@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks: ``python -m onepixel.benchmark {search,train} --help``.
+"""Side-by-side benchmarks, outside the package: ``python benchmarks/run.py {search,train,cost} --help``.
 
 Each measurement runs in its own child process, so the peak memory printed is
 that method's alone (``ru_maxrss`` of the child: JAX runtime + data + method).
@@ -19,6 +19,8 @@ import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# The children and a checkout without an install import onepixel from the repository.
+sys.path.insert(0, str(REPO))
 
 
 def load_config(path: str) -> dict:
@@ -137,8 +139,7 @@ def _prepare_network(size: int, step: float, config: dict, work: Path, args) -> 
 def _run_child(method: str, size: int, work: Path, args) -> dict:
     cmd = [
         sys.executable,
-        "-m",
-        "onepixel.benchmark",
+        str(Path(__file__).resolve()),
         "search",
         "--child",
         method,
@@ -204,9 +205,8 @@ def benchmark_search(args) -> None:
 
 
 TRAIN_VARIANTS = {
-    "flax": "plain Flax: nn.Conv, nn.max_pool (reduce_window) in the gradient, Eigen",
-    "slices": "nn.Conv, max over strided slices in the gradient, Eigen (session 2)",
-    "new": "block 1 per pooling phase, Eigen convolutions (the workflow train job)",
+    "default": "onepixel.CNN under XLA-CPU's default (YNNPACK) convolutions",
+    "workflow": "onepixel.CNN with Eigen convolutions, as the workflow's train job runs it",
 }
 
 
@@ -214,42 +214,22 @@ def _train_child(args) -> None:
     """Step and evaluation time of one variant for one D; prints JSON."""
     from onepixel.logs import limit_cpu_threads
 
-    limit_cpu_threads(args.threads, eigen_convolutions=args.child == "new")
+    limit_cpu_threads(args.threads, eigen_convolutions=args.child == "workflow")
 
     from functools import partial
 
-    import flax.linen as nn
     import jax
     import jax.numpy as jnp
     from flax.training import train_state
 
-    from onepixel.model import CNN, Architecture, max_pool_floor
+    from onepixel.model import CNN, Architecture
     from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
-
-    class ConvCNN(nn.Module):
-        """The paper's net with nn.Conv; pooling by reduce_window or slices."""
-
-        arch: Architecture
-        slices: bool
-
-        @nn.compact
-        def __call__(self, images, train=False):
-            x = images.astype(jnp.float32)[..., None]
-            for channels in self.arch.conv_channels:
-                x = nn.relu(nn.Conv(channels, (self.arch.kernel,) * 2, padding="VALID")(x))
-                if self.slices:
-                    x = max_pool_floor(x, self.arch.pool, for_gradient=train)
-                else:
-                    x = nn.max_pool(x, (self.arch.pool,) * 2, (self.arch.pool,) * 2)
-            x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)
-            x = nn.relu(nn.Dense(self.arch.dense_units)(x.reshape(x.shape[0], -1)))
-            return nn.Dense(self.arch.n_classes)(x)
 
     config = load_config(args.config)
     arch = Architecture.from_config(args.size, config["model"])
-    model = CNN(arch) if args.child == "new" else ConvCNN(arch, slices=args.child == "slices")
+    model = CNN(arch)
     key = jax.random.key(0)
-    params = CNN(arch).init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
+    params = model.init(key, jnp.zeros((1, arch.size, arch.size)))["params"]
     rng = np.random.default_rng(0)
     batch = (rng.random((config["training"]["batch_size"], arch.size, arch.size)) > 0.9).astype(np.float32)
     labels = rng.integers(0, 2, len(batch)).astype(np.int32)
@@ -298,18 +278,18 @@ def benchmark_train(args) -> None:
     print(
         f"| D | N (step {args.step}) | "
         + " | ".join(f"{n} step ms" for n in names)
-        + " | step ratio flax/new | "
+        + " | step ratio | "
         + " | ".join(f"{n} epoch s" for n in names)
-        + " | epoch ratio flax/new | slices/new |"
+        + " | epoch ratio default/workflow |"
     )
-    print("|---" * (2 * len(names) + 5) + "|")
+    print("|---" * (2 * len(names) + 4) + "|")
     for size in args.sizes:
         ds = build_dataset(size, args.step, config)
         n = int(len(selected_images(ds, True)))
         steps = -(-n // batch)
         timing = {}
         for name in names:
-            cmd = [sys.executable, "-m", "onepixel.benchmark", "train", "--child", name]
+            cmd = [sys.executable, str(Path(__file__).resolve()), "train", "--child", name]
             cmd += ["--size", str(size), "--steps", str(args.steps), "--config", args.config]
             cmd += ["--threads", str(args.threads)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
@@ -318,10 +298,9 @@ def benchmark_train(args) -> None:
         print(
             f"| {size} | {n} | "
             + " | ".join(f"{1000 * timing[m][0]:.1f}" for m in names)
-            + f" | {timing['flax'][0] / timing['new'][0]:.2f}x | "
+            + f" | {timing['default'][0] / timing['workflow'][0]:.2f}x | "
             + " | ".join(f"{timing[m][1]:.1f}" for m in names)
-            + f" | {timing['flax'][1] / timing['new'][1]:.2f}x"
-            + f" | {timing['slices'][1] / timing['new'][1]:.2f}x |",
+            + f" | {timing['default'][1] / timing['workflow'][1]:.2f}x |",
             flush=True,
         )
 
@@ -336,13 +315,13 @@ def study_cost(args) -> None:
 
     root = Path(args.root)
     pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?\.tsv$")
-    print(f"job time per stage from {root / 'benchmarks'} (Snakemake benchmark: wall s per job)")
+    print(f"job time per stage from {root / 'results' / 'benchmarks'} (Snakemake benchmark: wall s per job)")
     print("| stage | D | jobs | total s | mean s | max s | max RSS MB |")
     print("|---|---|---|---|---|---|---|")
     grand = 0.0
     for stage in ("dataset", "train", "search"):
         rows: dict[int, list[tuple[float, float]]] = {}
-        for path in sorted((root / "benchmarks" / stage).glob("*.tsv")):
+        for path in sorted((root / "results" / "benchmarks" / stage).glob("*.tsv")):
             match = pattern.search(path.name)
             if not match:
                 continue
@@ -363,7 +342,7 @@ def study_cost(args) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m onepixel.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
     search = sub.add_parser("search", help="fast vs plain flip search per D")
     search.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
@@ -383,7 +362,9 @@ def main(argv=None) -> None:
     search.add_argument("--size", type=int, help=argparse.SUPPRESS)
     search.add_argument("--work", help=argparse.SUPPRESS)
     search.set_defaults(func=benchmark_search)
-    trainp = sub.add_parser("train", help="old vs new training step and evaluation per D")
+    trainp = sub.add_parser(
+        "train", help="training step and epoch per D: XLA defaults vs the workflow train job"
+    )
     trainp.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
     trainp.add_argument("--step", type=float, default=0.5, help="angle step of the dataset sizing an epoch")
     trainp.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
@@ -392,7 +373,7 @@ def main(argv=None) -> None:
     trainp.add_argument("--child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     trainp.add_argument("--size", type=int, help=argparse.SUPPRESS)
     trainp.set_defaults(func=benchmark_train)
-    cost = sub.add_parser("cost", help="per-stage job time of a study from its benchmarks/ files")
+    cost = sub.add_parser("cost", help="per-stage job time of a study from its results/benchmarks/ files")
     cost.add_argument("--root", default=".", help="the workflow directory that ran the study")
     cost.set_defaults(func=study_cost)
     args = parser.parse_args(argv)
