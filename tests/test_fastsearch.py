@@ -83,7 +83,7 @@ def test_unique_keys_groups_rows_exactly(monkeypatch, collide):
     keys = rng.integers(0, 4, (500, 5)).astype(np.uint64)  # many repeated rows
     if collide:
         # Every row hashes to its first word: collisions, caught by the exact check.
-        monkeypatch.setattr(fastsearch, "_HASH_MULTIPLIERS", np.zeros(8, np.uint64))
+        monkeypatch.setattr(fastsearch.keys, "_HASH_MULTIPLIERS", np.zeros(8, np.uint64))
     first, inverse = unique_keys(keys)
     np.testing.assert_array_equal(keys[first][inverse], keys)
     assert len(first) == len(np.unique(keys, axis=0))
