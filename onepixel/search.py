@@ -62,58 +62,30 @@ def plain_flip_margins(
     chunk_candidates: int = 8192,
     progress_seconds: float = 30.0,
 ) -> np.ndarray:
-    """Margins (N, D, D) of every single-pixel flip, by full forward passes."""
-    n, size = len(images), arch.size
-    n_pixels = size * size
-    total = n * n_pixels
-    flip_margins = make_plain_flip_fn(arch)
-    images_dev = jnp.asarray(images, jnp.float32)
-    out = np.empty(total, np.float32)
-    started = last_report = time.perf_counter()
-    for start in range(0, total, chunk_candidates):
-        # Fixed-size chunks (the tail padded with candidate 0) compile once.
-        candidates = np.arange(start, start + chunk_candidates) % total
-        chunk = flip_margins(params, images_dev, candidates // n_pixels, candidates % n_pixels)
-        stop = min(start + chunk_candidates, total)
-        out[start:stop] = np.asarray(chunk)[: stop - start]
-        now = time.perf_counter()
-        if now - last_report > progress_seconds or stop == total:
-            last_report = now
-            rate = stop / (now - started)
-            log.info(
-                "search: %d / %d candidates (%.1f%%), %.0f candidates/s, ETA %.0f s",
-                stop,
-                total,
-                100 * stop / total,
-                rate,
-                (total - stop) / rate,
-            )
-    return out.reshape(n, size, size)
+    """logit_1 - logit_0 (N, D, D) of every single-pixel flip of a 2-class CNN, by full forward passes.
+
+    The reference the fast search's 2-class output is tested against: the label
+    margin for label 1 is exactly logit_1 - logit_0.
+    """
+    ones = np.ones(len(images), np.int64)
+    margins, _ = plain_label_search(
+        _cnn_apply(arch), params, images, ones, chunk_candidates, progress_seconds
+    )
+    return margins
 
 
 def recheck_near_zero(
     arch: Architecture, params, images: np.ndarray, margins: np.ndarray, threshold: float
 ) -> int:
-    """Replace margins with |margin| < threshold by plain forward passes, in place.
+    """Replace logit_1 - logit_0 margins with |margin| < threshold by plain forward passes, in place."""
+    ones = np.ones(len(images), np.int64)
+    wrong = np.zeros(margins.shape, bool)
+    return recheck_labels(_cnn_apply(arch), params, images, ones, margins, wrong, threshold)
 
-    The fast search sums the same terms in another order, so a margin within
-    float rounding of 0 could flip sign; the plain pass is the reference.
-    Returns how many candidates were re-checked.
-    """
-    flat = margins.reshape(-1)
-    near = np.flatnonzero(np.abs(flat) < threshold)
-    if near.size == 0:
-        return 0
-    n_pixels = arch.size * arch.size
-    flip_margins = make_plain_flip_fn(arch)
-    images_dev = jnp.asarray(images, jnp.float32)
-    chunk = 1024
-    for start in range(0, near.size, chunk):
-        part = near[start : start + chunk]
-        padded = np.resize(part, chunk)  # fixed shape: one compile
-        values = np.asarray(flip_margins(params, images_dev, padded // n_pixels, padded % n_pixels))
-        flat[part] = values[: part.size]
-    return int(near.size)
+
+def _cnn_apply(arch: Architecture):
+    model = CNN(arch)
+    return lambda params, images: model.apply({"params": params}, images)
 
 
 def label_margin(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
