@@ -7,6 +7,7 @@ workflow's search stage writes (it calls this function).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from onepixel.search import (
     base_logits,
     flip_cube,
     label_margin,
+    landing_array,
     plain_label_search,
     read_search,
     recheck_labels,
@@ -32,10 +34,6 @@ from onepixel.search import (
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "fast", "plain")
-PAPER = (
-    "Kügler, D., Distergoft, A., Kuijper, A., Mukhopadhyay, A. (2018). Exploring Adversarial "
-    "Examples: Patterns of One-Pixel Attacks. MLCN/DLF, LNCS 11038"
-)
 
 
 def _check_params(model, images, labels, method, recheck_below, chunk_candidates) -> None:
@@ -132,14 +130,31 @@ def flip_search(
     apply, variables = _apply_fn(model, params)
     images = images.astype(np.uint8)
     started = time.perf_counter()
-    logits = base_logits(apply, variables, images)
-    n_classes = logits.shape[1]
-    labels = np.argmax(logits, axis=1) if labels is None else np.asarray(labels).astype(np.int64)
-    if labels.max() >= n_classes:
-        raise ValueError(f"labels: class {int(labels.max())} but the model has {n_classes} outputs")
-    base_margin, base_wrong = (np.asarray(v) for v in label_margin(logits, labels))
-    used, info = _search(model, params, apply, variables, images, labels, method, chunk_candidates)
-    margins, wrong = info.pop("margins"), info.pop("wrong")
+    used = _method_used(model, params, method)
+    info: dict = {"n_rechecked": 0}
+    if used == "fast" and model.arch.n_classes == 2:
+        # The fast search's own base pass gives every image's logit_1 - logit_0,
+        # so no second forward pass; argmax picks class 1 iff it is > 0.
+        n_classes = 2
+        class_1_minus_0, base_1_minus_0, info = _fast_search(model, params, images)
+        labels = _labels(labels, (base_1_minus_0 > 0).astype(np.int64), n_classes)
+        is_1 = labels == 1
+        sign = np.where(is_1, 1.0, -1.0).astype(np.float32)
+        margins, wrong = class_1_minus_0 * sign[:, None, None], (class_1_minus_0 > 0) != is_1[:, None, None]
+        base_margin, base_wrong = base_1_minus_0 * sign, (base_1_minus_0 > 0) != is_1
+    else:
+        logits = base_logits(apply, variables, images)
+        n_classes = logits.shape[1]
+        labels = _labels(labels, np.argmax(logits, axis=1), n_classes)
+        base_margin, base_wrong = (np.asarray(v) for v in label_margin(logits, labels))
+        if used == "fast":
+            margins, _, info = _fast_search(model, params, images, labels)
+            # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest);
+            # only the label's side is known here, so ties count wrong for labels > 0.
+            # Margins below recheck_below are recomputed exactly by the plain pass.
+            wrong = (margins < 0) | ((margins == 0) & (labels > 0)[:, None, None])
+        else:
+            margins, wrong = plain_label_search(apply, variables, images, labels, chunk_candidates)
     if used == "fast":
         info["n_rechecked"] = recheck_labels(apply, variables, images, labels, margins, wrong, recheck_below)
         log.info(
@@ -148,56 +163,50 @@ def flip_search(
             recheck_below,
         )
     if lands_on is None:
-        lands_on = np.full(images.shape, -1, np.int32)
-        source, row, col, target = one_flip_pairs(images)
-        lands_on[source, row, col] = target
+        lands_on = landing_array(images.shape, *one_flip_pairs(images))
     attrs = {
         "search_method": method,
         "search_method_used": used,
         "n_classes": int(n_classes),
         **info,
         "search_seconds": time.perf_counter() - started,
-        "onepixel_versions": __import__("json").dumps(package_versions(), sort_keys=True),
+        "onepixel_versions": json.dumps(package_versions(), sort_keys=True),
         "onepixel_git_commit": git_commit(),
     }
     return flip_cube(margins, wrong, base_margin, base_wrong, labels, lands_on, image_coords, attrs)
 
 
-def _search(model, params, apply, variables, images, labels, method, chunk_candidates):
-    """(method used, info with margins and wrong): the fast path where it covers the model."""
-    from onepixel.fastsearch import FastSearchStats, fast_flip_margins, fast_path_problem
+def _labels(labels, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """The given labels (checked against the model's outputs), or its own predictions."""
+    labels = predicted if labels is None else np.asarray(labels).astype(np.int64)
+    if labels.max() >= n_classes:
+        raise ValueError(f"labels: class {int(labels.max())} but the model has {n_classes} outputs")
+    return labels
 
-    used = "plain"
-    if isinstance(model, CNN) and method in ("auto", "fast"):
-        problem = fast_path_problem(model.arch, params)
-        if problem is None:
-            used = "fast"
-        elif method == "fast":
-            raise ValueError(f"method='fast': the fast search does not cover this network ({problem})")
-        else:
-            log.warning("fast search does not cover this network (%s): using the plain search", problem)
-    if used == "plain":
-        margins, wrong = plain_label_search(apply, variables, images, labels, chunk_candidates)
-        return used, {"margins": margins, "wrong": wrong, "n_rechecked": 0}
+
+def _method_used(model, params, method: str) -> str:
+    """ "fast" where it covers the model, else "plain" (a warning under "auto", an error under "fast")."""
+    from onepixel.fastsearch import fast_path_problem
+
+    if not isinstance(model, CNN) or method == "plain":
+        return "plain"
+    problem = fast_path_problem(model.arch, params)
+    if problem is None:
+        return "fast"
+    if method == "fast":
+        raise ValueError(f"method='fast': the fast search does not cover this network ({problem})")
+    log.warning("fast search does not cover this network (%s): using the plain search", problem)
+    return "plain"
+
+
+def _fast_search(model, params, images, labels=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(flip margins, base margins, info) of the fast search (logit_1 - logit_0 for 2 classes)."""
+    from onepixel.fastsearch import FastSearchStats, fast_flip_margins
+
     stats = FastSearchStats()
-    if model.arch.n_classes == 2:
-        class_1_minus_0, _ = fast_flip_margins(model.arch, params, images, stats=stats)
-        # Two classes: logit_1 - logit_0; argmax picks class 1 iff it is > 0.
-        sign = np.where(labels == 1, 1.0, -1.0).astype(np.float32)[:, None, None]
-        margins, wrong = class_1_minus_0 * sign, (class_1_minus_0 > 0) != (labels == 1)[:, None, None]
-    else:
-        margins, _ = fast_flip_margins(model.arch, params, images, stats=stats, labels=labels)
-        # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest); only
-        # the label's side is known here, so ties count wrong for labels > 0. Margins
-        # below recheck_below are recomputed exactly by the plain pass.
-        wrong = (margins < 0) | ((margins == 0) & (labels > 0)[:, None, None])
-    info = {
-        "margins": margins,
-        "wrong": wrong,
-        "unique_window_pixel_pairs": stats.unique_pairs,
-        "dedup_factor": stats.dedup_factor,
-    }
-    return used, info
+    margins, base = fast_flip_margins(model.arch, params, images, stats=stats, labels=labels)
+    info = {"unique_window_pixel_pairs": stats.unique_pairs, "dedup_factor": stats.dedup_factor}
+    return margins, base, info
 
 
 class Network(NamedTuple):
@@ -214,20 +223,20 @@ def load_network(model_dir) -> Network:
     Reads ``summary.json`` (architecture, training record) and ``params.msgpack``
     and checks they belong together (same D, step and seed).
     """
-    from onepixel.checkpoint import load_params, load_summary, read_checkpoint
+    from onepixel.checkpoint import load_summary, read_checkpoint, restore_params
     from onepixel.io import ResultFileError
     from onepixel.provenance import check_identity
 
     model_dir = Path(model_dir)
     summary = load_summary(model_dir / "summary.json")
-    meta, _ = read_checkpoint(model_dir / "params.msgpack")
-    identity = {key: summary[key] for key in ("size", "angle_step", "seed")}
-    check_identity(model_dir / "params.msgpack", "checkpoint", meta, identity)
     try:
         arch = Architecture(**summary["architecture"])
     except (TypeError, ValueError) as error:
         raise ResultFileError(f"{model_dir / 'summary.json'}: bad architecture ({error})") from None
-    return Network(CNN(arch), load_params(model_dir / "params.msgpack", arch), summary)
+    meta, state = read_checkpoint(model_dir / "params.msgpack")
+    identity = {key: summary[key] for key in ("size", "angle_step", "seed")}
+    check_identity(model_dir / "params.msgpack", "checkpoint", meta, identity)
+    return Network(CNN(arch), restore_params(state, arch, model_dir / "params.msgpack"), summary)
 
 
 def open_cube(path) -> xr.Dataset:

@@ -6,7 +6,7 @@ expected and the command that rebuilds it (a ``ResultFileError``).
 
 from __future__ import annotations
 
-from onepixel.checkpoint import load_params, load_summary, read_checkpoint
+from onepixel.checkpoint import load_summary, read_checkpoint, restore_params
 from onepixel.dataset import read_dataset
 from onepixel.io import ResultFileError, rebuild_hint
 from onepixel.model import Architecture
@@ -53,13 +53,13 @@ def open_training_summary(path, size: int, step: float, seed: int, config: dict)
 def load_model(summary_path, params_path, size: int, step: float, seed: int, config: dict):
     """Load a checkpoint and its summary, refusing any of another (D, step, seed) or settings."""
     summary = open_training_summary(summary_path, size, step, seed, config)
-    meta, _ = read_checkpoint(params_path)
-    expected = dict(size=size, angle_step=step, seed=seed)
-    check_identity(params_path, "checkpoint", meta, expected, training_settings(config, size))
     arch = Architecture.from_config(size, config["model"])
     if summary["architecture"] != arch.to_dict():
         raise ResultFileError(
             f"{summary_path}: checkpoint architecture {summary['architecture']} differs "
             f"from the configured {arch.to_dict()}; {rebuild_hint(summary_path)}"
         )
-    return arch, load_params(params_path, arch), summary
+    meta, state = read_checkpoint(params_path)
+    expected = dict(size=size, angle_step=step, seed=seed)
+    check_identity(params_path, "checkpoint", meta, expected, training_settings(config, size))
+    return arch, restore_params(state, arch, params_path), summary

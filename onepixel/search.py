@@ -263,16 +263,22 @@ def flip_cube(
     return ds
 
 
+def landing_array(shape, source, row, col, target) -> np.ndarray:
+    """(N, H, W) index of the valid image each flip yields, -1 where none, from one-pixel pairs."""
+    lands_on = np.full(shape, -1, np.int32)
+    lands_on[source, row, col] = target
+    return lands_on
+
+
 def dataset_landing(dataset: xr.Dataset, image_indices: np.ndarray) -> np.ndarray:
-    """(N, D, D) dataset index of the dataset image each flip yields, -1 where none."""
-    lands_on = np.full((len(image_indices), dataset.sizes["row"], dataset.sizes["col"]), -1, np.int32)
+    """(N, D, D) dataset index of the dataset image each flip of the chosen images yields, -1 where none."""
     position = np.full(dataset.sizes["image"], -1, np.int64)
     position[image_indices] = np.arange(len(image_indices))
     source = position[dataset["pair_image"].values]
     keep = source >= 0
-    rows, cols = dataset["pair_row"].values[keep], dataset["pair_col"].values[keep]
-    lands_on[source[keep], rows, cols] = dataset["pair_target"].values[keep]
-    return lands_on
+    shape = (len(image_indices), dataset.sizes["row"], dataset.sizes["col"])
+    pairs = (dataset[name].values[keep] for name in ("pair_row", "pair_col", "pair_target"))
+    return landing_array(shape, source[keep], *pairs)
 
 
 def write_search(ds: xr.Dataset, path) -> None:

@@ -52,8 +52,7 @@ def train_model(
     summary_path,
 ) -> None:
     ds = open_dataset(dataset_path, size, step, config)
-    arch = Architecture.from_config(size, config["model"])
-    arch.validate()
+    arch = Architecture.from_config(size, config["model"])  # checked on construction
     chosen = selected_images(ds, config["dataset"]["exclude_ambiguous"])
     images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
     log.info(
