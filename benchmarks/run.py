@@ -314,26 +314,31 @@ def study_cost(args) -> None:
     import re
 
     root = Path(args.root)
-    pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?\.tsv$")
+    pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?(?:_round\d+)?\.tsv$")
     print(f"job time per stage from {root / 'results' / 'benchmarks'} (Snakemake benchmark: wall s per job)")
-    print("| stage | D | jobs | total s | mean s | max s | max RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| stage | variant | D | jobs | total s | mean s | max s | max RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
     grand = 0.0
-    for stage in ("dataset", "train", "search"):
-        rows: dict[int, list[tuple[float, float]]] = {}
-        for path in sorted((root / "results" / "benchmarks" / stage).glob("*.tsv")):
+    for stage in ("dataset", "teacher", "train", "round", "search", "round_search"):
+        rows: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        stage_dir = root / "results" / "benchmarks" / stage
+        for path in sorted(stage_dir.rglob("*.tsv")):
             match = pattern.search(path.name)
             if not match:
                 continue
+            # results/benchmarks/<stage>/<variant>/D..._seed....tsv; datasets have no variant.
+            variant = path.parent.name if path.parent != stage_dir else "-"
             with path.open() as handle:
                 record = next(csv.DictReader(handle, delimiter="\t"))
-            rows.setdefault(int(match.group(1)), []).append((float(record["s"]), float(record["max_rss"])))
-        for size in sorted(rows):
-            seconds = [s for s, _ in rows[size]]
+            key = (variant, int(match.group(1)))
+            rows.setdefault(key, []).append((float(record["s"]), float(record["max_rss"])))
+        for key in sorted(rows):
+            variant, size = key
+            seconds = [s for s, _ in rows[key]]
             grand += sum(seconds)
             print(
-                f"| {stage} | {size} | {len(seconds)} | {sum(seconds):.0f} | {np.mean(seconds):.1f} | "
-                f"{max(seconds):.1f} | {max(r for _, r in rows[size]):.0f} |"
+                f"| {stage} | {variant} | {size} | {len(seconds)} | {sum(seconds):.0f} | "
+                f"{np.mean(seconds):.1f} | {max(seconds):.1f} | {max(r for _, r in rows[key]):.0f} |"
             )
     print(f"total job time: {grand:.0f} s ({grand / 3600:.2f} h); wall time on N cores is at least total / N")
     training = root / "results" / "tables" / "training.csv"
@@ -350,8 +355,8 @@ def main(argv=None) -> None:
     search.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     search.add_argument(
         "--models",
-        default=str(REPO / "results" / "models"),
-        help="use <models>/D{D}_step{step}/seed0 when it exists",
+        default=str(REPO / "results" / "models" / "paper"),
+        help="use <models>/D{D}_step{step}/seed0 when it exists (a variant's folder of a study)",
     )
     search.add_argument(
         "--train-epochs", type=int, default=1, help="epochs to train a network where no trained one exists"

@@ -19,7 +19,7 @@ import numpy as np
 from flax.training import train_state
 
 import onepixel
-from onepixel.train import make_optimizer, train_step
+from onepixel.train import label_targets, make_optimizer, train_step
 
 
 def binary_digits(n_images: int | None, threshold: float = 8.0):
@@ -42,13 +42,13 @@ def train_digits(images, labels, arch, epochs: int, seed: int = 0):
         params=model.init(init_key, np.zeros((1, arch.size, arch.size), np.float32))["params"],
         tx=make_optimizer({"learning_rate": 3e-3, "beta1": 0.9, "beta2": 0.999}),
     )
-    batch = 32
+    batch, targets = 32, label_targets(labels, arch.n_classes)
     for epoch in range(epochs):
         order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), len(images)))
         for start in range(0, len(order) - batch + 1, batch):
             chosen = order[start : start + batch]
             key = jax.random.fold_in(dropout_key, epoch * len(order) + start)
-            state, _ = train_step(state, images[chosen].astype(np.float32), labels[chosen], key)
+            state, _ = train_step(state, images[chosen].astype(np.float32), targets[chosen], key)
     return state.params
 
 

@@ -10,8 +10,30 @@ The complete set of successful one-pixel flips of binary images, exactly:
 ``load_network`` and ``open_cube`` read a study's checkpoints and cubes.
 """
 
-from onepixel.api import Network, flip_search, load_network, open_cube
-from onepixel.model import CNN, Architecture
+import importlib
 
 __version__ = "0.1.0"
 __all__ = ["CNN", "Architecture", "Network", "flip_search", "load_network", "open_cube"]
+
+# Imported on first use (PEP 562): `import onepixel.logs` must not import JAX,
+# because the workflow's jobs set XLA's threads and flags before JAX starts.
+_EXPORTS = {
+    "CNN": "onepixel.model",
+    "Architecture": "onepixel.model",
+    "Network": "onepixel.api",
+    "flip_search": "onepixel.api",
+    "load_network": "onepixel.api",
+    "open_cube": "onepixel.api",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'onepixel' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

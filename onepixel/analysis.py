@@ -72,6 +72,9 @@ def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
         "image_angle": ("representative angle of the image", "degree"),
     }
     annotate(summary, meta)
+    for key in ("variant", "role"):  # the net's identity (cubes of the workflow have it)
+        if key in cube.attrs:
+            summary.attrs[key] = cube.attrs[key]
     for key in (
         "size",
         "angle_step",
@@ -160,10 +163,14 @@ def table1_rows(datasets: dict, paper_path, config: dict) -> list[dict]:
 
 
 def adversarial_rate_rows(summaries: dict) -> tuple[list[dict], list[dict]]:
-    """Per-seed rates and per-(D, step) mean and standard deviation."""
+    """Per-seed rates and per-(variant, D, step) mean and standard deviation.
+
+    ``summaries``: {(variant, D, step, seed): summary}.
+    """
     per_seed, groups = [], {}
-    for (size, step, seed), s in sorted(summaries.items()):
+    for (variant, size, step, seed), s in sorted(summaries.items(), key=_variant_order(summaries)):
         row = {
+            "variant": variant,
             "size": size,
             "angle_step": step,
             "seed": seed,
@@ -176,13 +183,14 @@ def adversarial_rate_rows(summaries: dict) -> tuple[list[dict], list[dict]]:
             "reached_full_accuracy": bool(s.attrs["reached_full_accuracy"]),
         }
         per_seed.append(row)
-        groups.setdefault((size, step), []).append(row)
+        groups.setdefault((variant, size, step), []).append(row)
     means = []
-    for (size, step), rows in sorted(groups.items()):
+    for (variant, size, step), rows in groups.items():
         rates = np.array([r["adversarial_rate"] for r in rows])
         not_converged = [r["seed"] for r in rows if not r["reached_full_accuracy"]]
         means.append(
             {
+                "variant": variant,
                 "size": size,
                 "angle_step": step,
                 "n_seeds": len(rows),
@@ -197,15 +205,29 @@ def adversarial_rate_rows(summaries: dict) -> tuple[list[dict], list[dict]]:
     return per_seed, means
 
 
+def _variant_order(keyed: dict):
+    """Sort key: variants in config order (first seen), then D, step, seed, ..."""
+    order = {}
+    for key in keyed:
+        order.setdefault(key[0], len(order))
+    return lambda item: (order[item[0][0]], *item[0][1:])
+
+
 def training_rows(training_summaries: dict) -> list[dict]:
+    """``training_summaries``: {(variant, D, step, seed, role): summary}."""
     rows = []
-    for (size, step, seed), s in sorted(training_summaries.items()):
+    for (variant, size, step, seed, role), s in sorted(
+        training_summaries.items(), key=_variant_order(training_summaries)
+    ):
         rows.append(
             {
+                "variant": variant,
+                "role": role,
                 "size": size,
                 "angle_step": step,
                 "seed": seed,
                 "n_images": s["n_images"],
+                "n_training_images": s.get("n_training_images", s["n_images"]),
                 "epochs": s["epochs"],
                 "max_epochs": s["max_epochs"],
                 "final_accuracy": s["final_accuracy"],
@@ -235,57 +257,100 @@ def ambiguous_rows(datasets: dict) -> list[dict]:
 
 
 def on_manifold_rows(datasets: dict, summaries: dict, exclude_ambiguous: bool) -> list[dict]:
-    """Per (D, step): flips of searched images that yield another valid image, by the label landed on.
+    """Per (D, step) and variant: flips of searched images onto another valid image, by the label landed on.
 
     They are never counted as adversarial; ``misclassified_*`` counts those the
     nets classified differently from the source image's label, i.e. what the
     rates would have wrongly counted.
     """
     rows = []
+    variants = list(dict.fromkeys(key[0] for key in summaries))
     for (size, step), ds in sorted(datasets.items()):
         label, ambiguous = ds["label"].values, ds["ambiguous"].values
         source, target = ds["pair_image"].values, ds["pair_target"].values
         searched = ~ambiguous[source] if exclude_ambiguous else np.ones(source.size, bool)
         source, target = source[searched], target[searched]
-        excluded = [
-            int(s.attrs["n_on_manifold_misclassified"])
-            for (d, st, _), s in summaries.items()
-            if (d, st) == (size, step)
-        ]
-        rows.append(
-            {
-                "size": size,
-                "angle_step": step,
-                "n_on_manifold_flips": int(source.size),
-                "onto_label_0": int(((label[target] == 0) & ~ambiguous[target]).sum()),
-                "onto_label_1": int(((label[target] == 1) & ~ambiguous[target]).sum()),
-                "onto_ambiguous": int(ambiguous[target].sum()),
-                "onto_other_label": int(((label[target] != label[source]) & ~ambiguous[target]).sum()),
-                "n_seeds": len(excluded),
-                "misclassified_mean_per_net": float(np.mean(excluded)) if excluded else 0.0,
-                "misclassified_total": int(np.sum(excluded)),
-            }
-        )
+        for variant in variants:
+            excluded = [
+                int(s.attrs["n_on_manifold_misclassified"])
+                for (v, d, st, _), s in summaries.items()
+                if (v, d, st) == (variant, size, step)
+            ]
+            if not excluded:
+                continue  # the variant's net does not fit this D
+            rows.append(_on_manifold_row(variant, size, step, label, ambiguous, source, target, excluded))
     return rows
 
 
-def write_tables(dataset_paths, summary_paths, training_paths, paper_path, config, outputs) -> None:
-    from onepixel.inputs import open_dataset, open_summary, open_training_summary
+def _on_manifold_row(variant, size, step, label, ambiguous, source, target, excluded) -> dict:
+    return {
+        "variant": variant,
+        "size": size,
+        "angle_step": step,
+        "n_on_manifold_flips": int(source.size),
+        "onto_label_0": int(((label[target] == 0) & ~ambiguous[target]).sum()),
+        "onto_label_1": int(((label[target] == 1) & ~ambiguous[target]).sum()),
+        "onto_ambiguous": int(ambiguous[target].sum()),
+        "onto_other_label": int(((label[target] != label[source]) & ~ambiguous[target]).sum()),
+        "n_seeds": len(excluded),
+        "misclassified_mean_per_net": float(np.mean(excluded)) if excluded else 0.0,
+        "misclassified_total": int(np.sum(excluded)),
+    }
 
+
+def _csv_or_header(rows: list[dict], fields) -> str:
+    return _csv(rows) if rows else ",".join(fields) + "\n"
+
+
+def write_tables(
+    dataset_paths,
+    summary_paths,
+    training_paths,
+    extra_training_paths,
+    round_cube_paths,
+    paper_path,
+    config,
+    outputs,
+) -> None:
+    """Every study table. Paths are keyed {(D, step)} (datasets), {(variant, D, step, seed)} (nets)
+    and {(variant, D, step, seed, role)} (teachers, adversarial rounds); ``config`` is the study's.
+    """
+    from onepixel import comparison
+    from onepixel.inputs import open_dataset, open_search, open_summary, open_training_summary
+    from onepixel.variants import reference_variant, variant_config, variant_names, variant_sizes
+
+    names = variant_names(config)
+    nets = {v: variant_config(config, v) for v in names}
     datasets = {key: open_dataset(path, *key, config) for key, path in dataset_paths.items()}
-    summaries = {key: open_summary(path, *key, config) for key, path in summary_paths.items()}
-    training = {key: open_training_summary(path, *key, config) for key, path in training_paths.items()}
+    summaries = {k: open_summary(path, *k[1:], nets[k[0]]) for k, path in summary_paths.items()}
+    training = {k: open_training_summary(path, *k[1:], nets[k[0]]) for k, path in training_paths.items()}
+    extra = {
+        k: open_training_summary(path, *k[1:4], nets[k[0]], k[4]) for k, path in extra_training_paths.items()
+    }
+    round_cubes = {k: open_search(path, *k[1:4], nets[k[0]], k[4]) for k, path in round_cube_paths.items()}
     rate_per_seed, rate_means = adversarial_rate_rows(summaries)
+    all_training = {**{(*k, "net"): s for k, s in training.items()}, **extra}
+    rounds = {k: s for k, s in extra.items() if k[4].startswith("round")}
     tables = {
         "table1": table1_rows(datasets, paper_path, config),
         "rates_per_seed": rate_per_seed,
         "rates": rate_means,
-        "training": training_rows(training),
+        "training": training_rows(all_training),
         "ambiguous": ambiguous_rows(datasets),
         "on_manifold": on_manifold_rows(datasets, summaries, config["dataset"]["exclude_ambiguous"]),
+        "variants": comparison.variant_rows(
+            summaries,
+            training,
+            extra,
+            names,
+            reference_variant(config),
+            sorted(datasets),
+            {v: variant_sizes(config, v)[1] for v in names},
+        ),
+        "adversarial_rounds": comparison.round_rows(rounds, round_cubes, summaries, training),
     }
     for name, rows in tables.items():
-        write_text(outputs[name], _csv(rows))
+        write_text(outputs[name], _csv_or_header(rows, comparison.ROUND_FIELDS))
     write_json(
         outputs["provenance"],
         {
@@ -294,13 +359,14 @@ def write_tables(dataset_paths, summary_paths, training_paths, paper_path, confi
                 if k in ("onepixel_config", "onepixel_versions", "onepixel_cpu", "onepixel_settings")
                 else v
             )
-            for k, v in provenance_attrs(config, study_settings(config)).items()
+            for k, v in provenance_attrs(config, {v: study_settings(net) for v, net in nets.items()}).items()
         },
     )
     for row in rate_means:
         if row["seeds_below_accuracy_1"] != "none":
             log.warning(
-                "D=%d step=%s: seeds %s did not reach training accuracy 1.0",
+                "%s D=%d step=%s: seeds %s did not reach training accuracy 1.0",
+                row["variant"],
                 row["size"],
                 row["angle_step"],
                 row["seeds_below_accuracy_1"],

@@ -218,7 +218,7 @@ class Network(NamedTuple):
 
 
 def load_network(model_dir) -> Network:
-    """The network in a study's ``results/models/D{D}_step{step}/seed{seed}/`` folder.
+    """The network in a study's ``results/models/<variant>/D{D}_step{step}/seed{seed}/`` folder.
 
     Reads ``summary.json`` (architecture, training record) and ``params.msgpack``
     and checks they belong together (same D, step and seed).
@@ -234,11 +234,11 @@ def load_network(model_dir) -> Network:
     except (TypeError, ValueError) as error:
         raise ResultFileError(f"{model_dir / 'summary.json'}: bad architecture ({error})") from None
     meta, state = read_checkpoint(model_dir / "params.msgpack")
-    identity = {key: summary[key] for key in ("size", "angle_step", "seed")}
+    identity = {key: summary.get(key) for key in ("variant", "size", "angle_step", "seed", "role")}
     check_identity(model_dir / "params.msgpack", "checkpoint", meta, identity)
     return Network(CNN(arch), restore_params(state, arch, model_dir / "params.msgpack"), summary)
 
 
 def open_cube(path) -> xr.Dataset:
-    """A flip cube written by the workflow (``results/search/…/seed{seed}.nc``), checked to be one."""
+    """A flip cube of the workflow (``results/search/<variant>/…/seed{seed}.nc``), checked to be one."""
     return read_search(path)

@@ -8,6 +8,7 @@ import jsonschema
 import yaml
 
 from onepixel.model import Architecture
+from onepixel.variants import fill_defaults, merge_overrides
 
 # Package data (pyproject.toml), so a non-editable install finds it; the
 # workflow's workflow/schemas/config.schema.yaml links here.
@@ -56,6 +57,10 @@ def _fix(error: jsonschema.ValidationError) -> str:
         return f"give at most {schema['maxItems']} item(s)"
     if kind == "uniqueItems":
         return "list each value once"
+    if kind == "pattern":
+        return "use letters, digits and underscores, starting with a letter (it becomes a path level)"
+    if kind == "minProperties":
+        return "give at least one entry, e.g. {paper: {}}"
     return "see config/config.yaml and onepixel/config.schema.yaml"
 
 
@@ -121,11 +126,11 @@ def _validate(config: dict, schema: dict | None) -> dict:
             "config: empty or not a mapping of keys. Fix: start from config/config.yaml "
             "(snakemake --configfile FILE)"
         )
-    validator = StrictValidator(schema or load_schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        raise ConfigError(f"config key '{_key(error.absolute_path)}': {error.message}. Fix: {_fix(error)}")
+    fill_defaults(config)
+    schema = schema or load_schema()
+    validator = StrictValidator(schema)
+    _raise_first(validator.iter_errors(config))
+    _validate_variants(config, schema)
     for i, step in enumerate(config["angle_steps"]):
         per_half_turn = 180.0 / step
         if abs(per_half_turn - round(per_half_turn)) > 1e-9:
@@ -159,6 +164,29 @@ def _validate(config: dict, schema: dict | None) -> dict:
         except ValueError as error:
             raise ConfigError(f"config key 'model' / 'sizes': {error}") from None
     return config
+
+
+def _raise_first(errors, prefix=()) -> None:
+    errors = sorted(errors, key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = _key([*prefix, *error.absolute_path])
+        raise ConfigError(f"config key '{where}': {error.message}. Fix: {_fix(error)}")
+
+
+def _validate_variants(config: dict, schema: dict) -> None:
+    """Each variant's merged model and training sections against their schema."""
+    for name, overrides in config["variants"].items():
+        merged = merge_overrides(config, overrides)
+        for section in overrides:
+            validator = StrictValidator(schema["properties"][section])
+            _raise_first(validator.iter_errors(merged[section]), ("variants", name, section))
+        training = merged["training"]
+        if training["distillation_temperature"] is not None and training["adversarial_rounds"] > 0:
+            raise ConfigError(
+                f"config key 'variants.{name}.training': distillation_temperature and adversarial_rounds "
+                "together are not supported. Fix: make them two variants"
+            )
 
 
 def step_name(step: float) -> str:

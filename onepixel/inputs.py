@@ -1,7 +1,10 @@
-"""A stage's inputs, read and checked: of the (D, step, seed) its path names, under the config's settings.
+"""A stage's inputs, read and checked: of the net its path names, under the config's settings.
 
 Each function stops with one line naming the file, what it holds, what was
-expected and the command that rebuilds it (a ``ResultFileError``).
+expected and the command that rebuilds it (a ``ResultFileError``). ``config``
+is a variant's net config (``onepixel.variants.variant_config``); ``role`` says
+which of its nets: ``net`` (the variant's network, searched and tabled),
+``teacher`` (defensive distillation) or ``round<r>`` (adversarial training).
 """
 
 from __future__ import annotations
@@ -12,7 +15,21 @@ from onepixel.io import ResultFileError, rebuild_hint
 from onepixel.model import Architecture
 from onepixel.provenance import check_identity
 from onepixel.search import read_search
-from onepixel.settings import dataset_settings, search_settings, training_settings
+from onepixel.settings import dataset_settings, round_settings, search_settings, training_settings
+from onepixel.variants import config_variant
+
+
+def net_identity(size: int, step: float, seed: int, config: dict, role: str = "net") -> dict:
+    """What a net's files record about whose they are (and what their paths name)."""
+    return dict(variant=config_variant(config), size=size, angle_step=step, seed=seed, role=role)
+
+
+def net_training_settings(config: dict, size: int, role: str = "net") -> dict:
+    return round_settings(config, size) if role.startswith("round") else training_settings(config, size)
+
+
+def net_search_settings(config: dict, size: int, role: str = "net") -> dict:
+    return {**net_training_settings(config, size, role), "search": dict(config["search"])}
 
 
 def open_dataset(path, size: int, step: float, config: dict):
@@ -24,11 +41,11 @@ def open_dataset(path, size: int, step: float, config: dict):
     return ds
 
 
-def open_search(path, size: int, step: float, seed: int, config: dict):
+def open_search(path, size: int, step: float, seed: int, config: dict, role: str = "net"):
     """A flip cube."""
     cube = read_search(path)
-    expected = dict(size=size, angle_step=step, seed=seed)
-    check_identity(path, "flip cube", cube.attrs, expected, search_settings(config, size))
+    expected = net_identity(size, step, seed, config, role)
+    check_identity(path, "flip cube", cube.attrs, expected, net_search_settings(config, size, role))
     return cube
 
 
@@ -37,22 +54,23 @@ def open_summary(path, size: int, step: float, seed: int, config: dict):
     from onepixel.analysis import read_summary  # analysis reads its inputs through this module
 
     summary = read_summary(path)
-    expected = dict(size=size, angle_step=step, seed=seed)
+    expected = net_identity(size, step, seed, config)
     check_identity(path, "search summary", summary.attrs, expected, search_settings(config, size))
     return summary
 
 
-def open_training_summary(path, size: int, step: float, seed: int, config: dict) -> dict:
+def open_training_summary(path, size: int, step: float, seed: int, config: dict, role: str = "net") -> dict:
     """A training summary (JSON)."""
     summary = load_summary(path)
-    expected = dict(size=size, angle_step=step, seed=seed)
-    check_identity(path, "training summary", summary, expected, training_settings(config, size))
+    expected = net_identity(size, step, seed, config, role)
+    settings = net_training_settings(config, size, role)
+    check_identity(path, "training summary", summary, expected, settings)
     return summary
 
 
-def load_model(summary_path, params_path, size: int, step: float, seed: int, config: dict):
-    """Load a checkpoint and its summary, refusing any of another (D, step, seed) or settings."""
-    summary = open_training_summary(summary_path, size, step, seed, config)
+def load_model(summary_path, params_path, size: int, step: float, seed: int, config: dict, role: str = "net"):
+    """Load a checkpoint and its summary, refusing any of another net or settings."""
+    summary = open_training_summary(summary_path, size, step, seed, config, role)
     arch = Architecture.from_config(size, config["model"])
     if summary["architecture"] != arch.to_dict():
         raise ResultFileError(
@@ -60,6 +78,6 @@ def load_model(summary_path, params_path, size: int, step: float, seed: int, con
             f"from the configured {arch.to_dict()}; {rebuild_hint(summary_path)}"
         )
     meta, state = read_checkpoint(params_path)
-    expected = dict(size=size, angle_step=step, seed=seed)
-    check_identity(params_path, "checkpoint", meta, expected, training_settings(config, size))
+    expected = net_identity(size, step, seed, config, role)
+    check_identity(params_path, "checkpoint", meta, expected, net_training_settings(config, size, role))
     return arch, restore_params(state, arch, params_path), summary

@@ -11,6 +11,36 @@ import sys
 EIGEN_CONVOLUTIONS_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 
 
+def use_compilation_cache() -> None:
+    """JAX's persistent compilation cache for the workflow's jobs; call before importing JAX.
+
+    Every job is a fresh process that compiles the same few functions (a
+    training step, the evaluation, the search kernels) for its D; the cache in
+    ``.jax_cache/`` of the working directory keeps them across jobs. Its
+    folder is per CPU model and instruction set, so a cluster of mixed nodes
+    never loads code compiled for another CPU. ``ONEPIXEL_COMPILATION_CACHE=0``
+    turns it off; a ``JAX_COMPILATION_CACHE_DIR`` of your own is kept.
+    """
+    import hashlib
+    import os
+    import platform
+    from pathlib import Path
+
+    if os.environ.get("ONEPIXEL_COMPILATION_CACHE", "1") == "0" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    keys = ("model name", "flags", "Features")
+    cpu = sorted({line for line in lines if line.split(":")[0].strip() in keys})
+    digest = hashlib.sha256("\n".join([platform.machine(), *cpu]).encode()).hexdigest()[:12]
+    folder = Path.cwd() / ".jax_cache" / f"{platform.machine()}-{digest}"
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    # Our compiles take 0.1-3 s each: cache them all (JAX's default skips those under 1 s).
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
+
 def limit_cpu_threads(threads: int, eigen_convolutions: bool = False) -> None:
     """Give XLA-CPU ``threads`` threads; call before importing JAX.
 
@@ -28,6 +58,7 @@ def limit_cpu_threads(threads: int, eigen_convolutions: bool = False) -> None:
 
     if "jax" in sys.modules:
         return
+    use_compilation_cache()
     flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
         flags = f"{flags} --xla_cpu_multi_thread_eigen=false"
@@ -145,3 +176,25 @@ def parse_result_path(path) -> tuple:
     size, step, seed = match.groups()
     key = (int(size), float(step))
     return key + ((int(seed),) if seed is not None else ())
+
+
+def parse_net_path(path) -> tuple[str, int, float, int]:
+    """(variant, D, step, seed) from a net's path such as results/search/paper/D32_step1.0/seed3.nc."""
+    import re
+
+    match = re.search(r"([A-Za-z][A-Za-z0-9_]*)/D(\d+)_step(\d+\.\d+)/seed(\d+)", str(path))
+    if not match:
+        raise ValueError(f"cannot read variant, D, step, seed from path {path}")
+    variant, size, step, seed = match.groups()
+    return variant, int(size), float(step), int(seed)
+
+
+def path_role(path) -> str:
+    """Which net of a variant a path holds: ``teacher``, ``round<r>`` or ``net``."""
+    import re
+
+    text = str(path)
+    found = re.search(r"/round(\d+)/", text)
+    if found:
+        return f"round{found.group(1)}"
+    return "teacher" if "/teachers/" in text else "net"

@@ -108,12 +108,12 @@ def provenance_attrs(config: dict, settings: dict | None = None, **extra) -> dic
 
 
 def _normalise(values: dict) -> dict:
-    cast = {"size": int, "angle_step": float, "seed": int}
+    cast = {"size": int, "angle_step": float, "seed": int, "variant": str, "role": str}
     return {k: None if v is None else cast[k](v) for k, v in values.items()}
 
 
 def _identity(values: dict) -> str:
-    names = {"size": "D", "angle_step": "step", "seed": "seed"}
+    names = {"variant": "variant", "size": "D", "angle_step": "step", "seed": "seed", "role": "role"}
     return ", ".join(f"{names[k]}={values[k]}" for k in names if k in values)
 
 

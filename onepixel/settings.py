@@ -34,6 +34,13 @@ def training_settings(config: dict, size: int) -> dict:
     }
 
 
+def round_settings(config: dict, size: int) -> dict:
+    """An adversarial-training round's net: its training settings but the round cap (more rounds reuse it)."""
+    settings = training_settings(config, size)
+    settings["training"] = {k: v for k, v in settings["training"].items() if k != "adversarial_rounds"}
+    return settings
+
+
 def search_settings(config: dict, size: int) -> dict:
     """What a flip cube (and its per-network summary) depends on."""
     return {**training_settings(config, size), "search": dict(config["search"])}

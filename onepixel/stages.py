@@ -10,16 +10,24 @@ import time
 import jax
 import numpy as np
 
+from onepixel import defences
 from onepixel.api import flip_search
 from onepixel.checkpoint import save_params
 from onepixel.dataset import build_dataset, selected_images, write_dataset
-from onepixel.inputs import load_model, open_dataset, open_search
+from onepixel.inputs import (
+    load_model,
+    net_identity,
+    net_search_settings,
+    net_training_settings,
+    open_dataset,
+    open_search,
+)
 from onepixel.io import write_json, write_text
 from onepixel.model import CNN, Architecture, init_params, param_count
 from onepixel.provenance import cpu_info, git_commit, package_versions, provenance_attrs
 from onepixel.search import dataset_landing, write_search
-from onepixel.settings import search_settings, training_settings
-from onepixel.train import train
+from onepixel.train import TrainingResult, full_set_margins, make_margin_fn, train
+from onepixel.variants import config_variant, training_kind
 
 log = logging.getLogger("onepixel")
 
@@ -41,6 +49,23 @@ def make_dataset(size: int, step: float, config: dict, out_path) -> None:
     )
 
 
+def _training_set(ds, arch, size, step, seed, config, role, teacher, previous):
+    """What this net trains on: clean images, a teacher's soft labels or the last round's flips."""
+    kind = training_kind(config)
+    if role == "teacher":
+        return defences.teacher_set(ds, config)
+    if kind == "distillation" and role == "net":
+        teacher_arch, teacher_params, _ = load_model(*teacher, size, step, seed, config, role="teacher")
+        return defences.student_set(ds, config, teacher_arch, teacher_params)
+    if previous is not None:
+        params_path, summary_path, cube_path, previous_role = previous
+        _, previous_params, _ = load_model(summary_path, params_path, size, step, seed, config, previous_role)
+        cube = open_search(cube_path, size, step, seed, config, previous_role)
+        return defences.round_set(ds, config, previous_params, cube, int(previous_role[len("round") :]) + 1)
+    images, labels = defences.clean_images(ds, config)
+    return defences.TrainingSet(images, labels, len(images))
+
+
 def train_model(
     dataset_path,
     size: int,
@@ -50,47 +75,78 @@ def train_model(
     params_path,
     history_path,
     summary_path,
+    role: str = "net",
+    teacher=None,
+    previous=None,
 ) -> None:
+    """Train one net of a variant (``config`` is its net config, ``onepixel.variants.variant_config``).
+
+    ``role``: ``net``, ``teacher`` or ``round<r>``; ``teacher``: the (summary,
+    params) paths of a distillation student's teacher; ``previous``: the
+    (params, summary, cube, role) of the adversarial-training round before.
+    """
     ds = open_dataset(dataset_path, size, step, config)
     arch = Architecture.from_config(size, config["model"])  # checked on construction
-    chosen = selected_images(ds, config["dataset"]["exclude_ambiguous"])
-    images, labels = ds["images"].values[chosen], ds["label"].values[chosen]
+    data = _training_set(ds, arch, size, step, seed, config, role, teacher, previous)
     log.info(
-        "training D=%d step=%s seed=%d on %d images (%d positive), %d parameters",
+        "training D=%d step=%s seed=%d (variant %s, %s) on %d images (%d clean, %d positive), %d parameters",
         size,
         step,
         seed,
-        len(images),
-        int(labels.sum()),
+        config_variant(config),
+        role,
+        len(data.images),
+        data.n_clean,
+        int(data.labels.sum()),
         param_count(init_params(arch, jax.random.key(0))),
     )
     started = time.perf_counter()
-    result = train(images, labels, arch, config["training"], seed)
+    if data.stopped:
+        result = TrainingResult(params=data.start_params)
+    else:
+        result = train(
+            data.images,
+            data.labels,
+            arch,
+            config["training"],
+            seed,
+            targets=data.targets,
+            temperature=data.temperature,
+            start_params=data.start_params,
+        )
     seconds = time.perf_counter() - started
+    # The paper's condition is on the clean images (a round also trains on flips).
+    clean_margins = full_set_margins(make_margin_fn(arch), result.params, data.images[: data.n_clean])
+    clean_errors = int(((clean_margins > 0) != data.labels[: data.n_clean].astype(bool)).sum())
+    clean_accuracy = 1.0 - clean_errors / data.n_clean
 
+    fields = ["epoch", "loss", "accuracy", "n_errors", "seconds"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(result.history[0]))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(result.history)
-    settings = training_settings(config, size)
-    provenance = provenance_attrs(config, settings, size=size, angle_step=step, seed=seed)
-    save_params(result.params, params_path, provenance)
+    settings = net_training_settings(config, size, role)
+    identity = net_identity(size, step, seed, config, role)
+    save_params(result.params, params_path, provenance_attrs(config, settings, **identity))
     write_text(history_path, buffer.getvalue())
     write_json(
         summary_path,
         {
             "onepixel_kind": "training_summary",
             "onepixel_settings": settings,
-            "size": size,
-            "angle_step": step,
-            "seed": seed,
+            **identity,
+            "training_kind": training_kind(config),
             "architecture": arch.to_dict(),
-            "n_images": len(images),
+            "n_images": data.n_clean,
+            "n_training_images": len(data.images),
             "epochs": result.epochs,
             "max_epochs": config["training"]["max_epochs"],
-            "final_accuracy": result.final_accuracy,
-            "final_errors": result.history[-1]["n_errors"],
-            "reached_full_accuracy": result.reached_full_accuracy,
+            "final_accuracy": clean_accuracy,
+            "final_errors": clean_errors,
+            "training_set_errors": result.history[-1]["n_errors"] if result.history else clean_errors,
+            "reached_full_accuracy": clean_errors == 0,
+            "stopped_no_flips_left": data.stopped,
+            **data.notes,
             "train_seconds": seconds,
             "config": config,
             "versions": package_versions(),
@@ -99,8 +155,8 @@ def train_model(
             "device": str(jax.devices()[0]),
         },
     )
-    status = "reached accuracy 1.0" if result.reached_full_accuracy else "DID NOT reach accuracy 1.0"
-    log.info("seed %d %s after %d epochs in %.1f s", seed, status, result.epochs, seconds)
+    status = "reached accuracy 1.0" if clean_errors == 0 else "DID NOT reach accuracy 1.0"
+    log.info("%s seed %d %s after %d epochs in %.1f s", role, seed, status, result.epochs, seconds)
 
 
 def run_search(
@@ -112,9 +168,10 @@ def run_search(
     seed: int,
     config: dict,
     out_path,
+    role: str = "net",
 ) -> None:
     ds = open_dataset(dataset_path, size, step, config)
-    arch, params, summary = load_model(summary_path, params_path, size, step, seed, config)
+    arch, params, summary = load_model(summary_path, params_path, size, step, seed, config, role)
     if not summary["reached_full_accuracy"]:
         log.warning(
             "network D=%d step=%s seed=%d stopped at training accuracy %.5f < 1.0; "
@@ -154,7 +211,9 @@ def run_search(
     )
     seconds = cube.attrs["search_seconds"]
     cube.attrs.update(
-        provenance_attrs(config, search_settings(config, size), size=size, angle_step=step, seed=seed),
+        provenance_attrs(
+            config, net_search_settings(config, size, role), **net_identity(size, step, seed, config, role)
+        ),
         search_method=search_cfg["method"],
         reached_full_accuracy=int(summary["reached_full_accuracy"]),
         training_accuracy=summary["final_accuracy"],

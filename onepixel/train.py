@@ -38,20 +38,47 @@ def make_optimizer(training_cfg: dict) -> optax.GradientTransformation:
     return optax.adam(training_cfg["learning_rate"], b1=training_cfg["beta1"], b2=training_cfg["beta2"])
 
 
-def bce_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Keras binary cross-entropy on one-hot targets of the 2 sigmoid outputs."""
-    targets = jax.nn.one_hot(labels, logits.shape[-1])
+def label_targets(labels: np.ndarray, n_classes: int, label_smoothing: float = 0.0) -> np.ndarray:
+    """One-hot targets of the sigmoid outputs, smoothed by epsilon: onehot (1 - eps) + eps / n_classes.
+
+    For the paper's 2 outputs that is Keras' ``binary_crossentropy(label_smoothing=eps)``.
+    """
+    targets = np.eye(n_classes, dtype=np.float32)[np.asarray(labels)]
+    if label_smoothing > 0:
+        targets = np.asarray(optax.smooth_labels(targets, label_smoothing), np.float32)
+    return targets
+
+
+def training_loss(logits: jax.Array, targets: jax.Array, temperature: float = 1.0) -> jax.Array:
+    """Keras binary cross-entropy of the sigmoid outputs at ``temperature`` (distillation; 1 = plain)."""
+    if temperature != 1.0:
+        logits = logits / temperature
     return optax.sigmoid_binary_cross_entropy(logits, targets).mean()
 
 
-@partial(jax.jit, donate_argnums=0)
-def train_step(state: train_state.TrainState, images, labels, dropout_key):
+def bce_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Keras binary cross-entropy on one-hot targets of the 2 sigmoid outputs."""
+    return training_loss(logits, jax.nn.one_hot(labels, logits.shape[-1]))
+
+
+@partial(jax.jit, donate_argnums=0, static_argnames="temperature")
+def train_step(state: train_state.TrainState, images, targets, dropout_key, temperature: float = 1.0):
+    """One Adam step on a batch; ``targets`` are per-output probabilities (one-hot, smoothed or soft)."""
+
     def loss_fn(params):
         logits = state.apply_fn({"params": params}, images, train=True, rngs={"dropout": dropout_key})
-        return bce_loss(logits, labels)
+        return training_loss(logits, targets, temperature)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), loss
+
+
+def soft_labels(arch: Architecture, params, images: np.ndarray, temperature: float) -> np.ndarray:
+    """A teacher's soft labels: sigmoid(logits / T) of every image, dropout off."""
+    model = CNN(arch)
+    logits = jax.jit(lambda batch: model.apply({"params": params}, batch))
+    probabilities = lambda batch: jax.nn.sigmoid(logits(batch) / temperature)  # noqa: E731
+    return apply_in_chunks(probabilities, images.astype(np.float32)).astype(np.float32)
 
 
 def make_margin_fn(arch: Architecture):
@@ -86,19 +113,33 @@ def train(
     arch: Architecture,
     training_cfg: dict,
     seed: int,
+    *,
+    targets: np.ndarray | None = None,
+    temperature: float = 1.0,
+    start_params=None,
 ) -> TrainingResult:
-    """Adam + BCE, batch ``batch_size``, until whole-set accuracy is exactly 1.0."""
+    """Adam + BCE, batch ``batch_size``, until whole-set accuracy (argmax vs ``labels``) is exactly 1.0.
+
+    ``targets``: the outputs' training probabilities per image (default: one-hot
+    of ``labels``, smoothed by ``training.label_smoothing``); ``temperature``
+    divides the logits in the loss only (distillation), never at inference;
+    ``start_params``: continue from these weights (adversarial-training rounds)
+    with a fresh optimiser.
+    """
     root = jax.random.key(seed)
     init_key, shuffle_key, dropout_root = jax.random.split(root, 3)
     model = CNN(arch)
     state = train_state.TrainState.create(
         apply_fn=model.apply,
-        params=init_params(arch, init_key),
+        params=init_params(arch, init_key) if start_params is None else start_params,
         tx=make_optimizer(training_cfg),
     )
     margin_fn = make_margin_fn(arch)
     images_f = images.astype(np.float32)
     labels = labels.astype(np.int32)
+    if targets is None:
+        targets = label_targets(labels, arch.n_classes, training_cfg.get("label_smoothing", 0.0))
+    targets = np.asarray(targets, np.float32)
     n, batch = len(images), training_cfg["batch_size"]
     result = TrainingResult(params=state.params)
 
@@ -110,7 +151,11 @@ def train(
         for step, start in enumerate(range(0, n, batch)):
             idx = order[start : start + batch]
             state, loss = train_step(
-                state, images_f[idx], labels[idx], jax.random.fold_in(epoch_dropout, step)
+                state,
+                images_f[idx],
+                targets[idx],
+                jax.random.fold_in(epoch_dropout, step),
+                temperature=float(temperature),
             )
             losses.append(loss)
         predictions = full_set_margins(margin_fn, state.params, images_f) > 0

@@ -28,7 +28,15 @@ def synthetic_cube(ds, config, seed, rate=0.02):
         {"image": chosen, "angle": ds["rep_angle"].values[chosen], "length": ds["rep_length"].values[chosen]},
     )
     cube.attrs.update(
-        provenance_attrs(config, search_settings(config, size), size=size, angle_step=4.0, seed=seed),
+        provenance_attrs(
+            config,
+            search_settings(config, size),
+            variant="paper",
+            size=size,
+            angle_step=4.0,
+            seed=seed,
+            role="net",
+        ),
         search_method="fast",
         reached_full_accuracy=1,
         training_accuracy=1.0,
@@ -77,13 +85,14 @@ def write_study(tmp_path, ds, config, seeds=(0, 1)):
 
 def test_rate_table_mean_and_spread_over_seeds(tmp_path, d16, tiny_config):
     paths = write_study(tmp_path, d16, tiny_config)
-    summaries = {key: open_summary(path, *key, tiny_config) for key, path in paths.items()}
+    summaries = {("paper", *key): open_summary(path, *key, tiny_config) for key, path in paths.items()}
     per_seed, means = adversarial_rate_rows(summaries)
     rates = [row["adversarial_rate"] for row in per_seed]
     assert len(per_seed) == 2 and len(means) == 1
     assert means[0]["rate_mean"] == pytest.approx(np.mean(rates))
     assert means[0]["rate_std"] == pytest.approx(np.std(rates, ddof=1))
     assert means[0]["seeds_below_accuracy_1"] == "none"
+    assert {row["variant"] for row in per_seed + means} == {"paper"}
     rows = on_manifold_rows({(16, 4.0): d16}, summaries, exclude_ambiguous=True)
     n_pairs = int((~d16["ambiguous"].values[d16["pair_image"].values]).sum())
     assert rows[0]["n_on_manifold_flips"] == n_pairs

@@ -171,9 +171,9 @@ def test_the_workflow_cube_is_what_flip_search_returns(tiny_study):
     from onepixel.search import dataset_landing
 
     work, _ = tiny_study
-    network = onepixel.load_network(work / "results/models/D16_step4.0/seed1")
+    network = onepixel.load_network(work / "results/models/paper/D16_step4.0/seed1")
     assert network.model.arch == Architecture(16) and network.summary["seed"] == 1
-    stored = onepixel.open_cube(work / "results/search/D16_step4.0/seed1.nc")
+    stored = onepixel.open_cube(work / "results/search/paper/D16_step4.0/seed1.nc")
     ds = read_dataset(work / "results/datasets/D16_step4.0.nc")
     chosen = selected_images(ds, True)
     cube = flip_search(

@@ -26,7 +26,12 @@ def test_default_config_is_the_paper_grid():
         "beta2": 0.999,
         "batch_size": 32,
         "max_epochs": cfg["training"]["max_epochs"],
+        # The defences are off in the paper's study.
+        "label_smoothing": 0.0,
+        "distillation_temperature": None,
+        "adversarial_rounds": 0,
     }
+    assert cfg["variants"] == {"paper": {}}
 
 
 @pytest.mark.parametrize(
@@ -58,7 +63,10 @@ def test_default_config_is_the_paper_grid():
         (lambda c: c["dataset"].update(positive_range_deg=[0, 40, 80]), r"positive_range_deg.*at most 2"),
         (lambda c: c["search"].update(method="quick"), r"'search.method'.*use one of \['fast', 'plain'\]"),
         (lambda c: c["training"].pop("learning_rate"), r"'training'.*learning_rate.*add the missing key"),
-        (lambda c: c["training"].update(lr=0.1), r"'training'.*lr.*allowed keys here: batch_size"),
+        (
+            lambda c: c["training"].update(lr=0.1),
+            r"'training'.*lr.*allowed keys here: adversarial_rounds, batch",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(tiny_config, edit, message):

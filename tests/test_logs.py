@@ -85,3 +85,23 @@ def test_identity_check_names_what_the_file_holds_and_what_differs():
         check_identity("f.nc", "cube", found, same, {"training": {"lr": 2}})
     with pytest.raises(ResultFileError, match=r"records no settings"):
         check_identity("f.nc", "cube", {**found, "onepixel_settings": None}, same, {"training": {"lr": 1}})
+
+
+def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
+    """Every workflow script does this first: onepixel.logs must not import JAX (the flags come too late)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "from onepixel.logs import EIGEN_CONVOLUTIONS_FLAG, limit_cpu_threads\n"
+        "assert 'jax' not in sys.modules, 'importing onepixel.logs imported JAX'\n"
+        "limit_cpu_threads(1, eigen_convolutions=True)\n"
+        "flags = os.environ['XLA_FLAGS']\n"
+        "assert '--xla_cpu_multi_thread_eigen=false' in flags and EIGEN_CONVOLUTIONS_FLAG in flags, flags\n"
+        "import onepixel\n"
+        "assert onepixel.CNN.__name__ == 'CNN' and callable(onepixel.flip_search)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr

@@ -61,46 +61,55 @@ def results(work, relative):
 # end with the message, and what the message must say.
 FOREIGN_FILES = {
     "checkpoint of another step and seed": (
-        "models/D16_step4.0/seed1/params.msgpack",
-        "models/D16_step2.0/seed0/params.msgpack",
-        ("results/search/D16_step2.0/seed0.nc", "flip_search"),
-        "logs/search/D16_step2.0_seed0.log",
-        r"params\.msgpack: holds the checkpoint of D=16, step=4\.0, seed=1, but this path expects "
-        r"D=16, step=2\.0, seed=0",
+        "models/paper/D16_step4.0/seed1/params.msgpack",
+        "models/paper/D16_step2.0/seed0/params.msgpack",
+        ("results/search/paper/D16_step2.0/seed0.nc", "flip_search"),
+        "logs/search/paper/D16_step2.0_seed0.log",
+        r"params\.msgpack: holds the checkpoint of variant=paper, D=16, step=4\.0, seed=1, role=net, "
+        r"but this path expects variant=paper, D=16, step=2\.0, seed=0, role=net",
     ),
     "training summary of another seed": (
-        "models/D16_step2.0/seed1/summary.json",
-        "models/D16_step2.0/seed0/summary.json",
+        "models/paper/D16_step2.0/seed1/summary.json",
+        "models/paper/D16_step2.0/seed0/summary.json",
         ("results/tables/rates.csv", "tables"),
         "logs/aggregate/tables.log",
-        r"summary\.json: holds the training summary of D=16, step=2\.0, seed=1",
+        r"summary\.json: holds the training summary of variant=paper, D=16, step=2\.0, seed=1",
     ),
     "cube of another seed": (
-        "search/D16_step2.0/seed1.nc",
-        "search/D16_step2.0/seed0.nc",
-        ("results/summaries/D16_step2.0/seed0.nc", "summarise_search"),
-        "logs/summary/D16_step2.0_seed0.log",
-        r"seed0\.nc: holds the flip cube of D=16, step=2\.0, seed=1",
+        "search/paper/D16_step2.0/seed1.nc",
+        "search/paper/D16_step2.0/seed0.nc",
+        ("results/summaries/paper/D16_step2.0/seed0.nc", "summarise_search"),
+        "logs/summary/paper/D16_step2.0_seed0.log",
+        r"seed0\.nc: holds the flip cube of variant=paper, D=16, step=2\.0, seed=1",
     ),
     "cube of another size": (
-        "search/D18_step2.0/seed0.nc",
-        "search/D16_step2.0/seed0.nc",
-        ("results/summaries/D16_step2.0/seed0.nc", "summarise_search"),
-        "logs/summary/D16_step2.0_seed0.log",
-        r"holds the flip cube of D=18, step=2\.0, seed=0, but this path expects D=16",
+        "search/paper/D18_step2.0/seed0.nc",
+        "search/paper/D16_step2.0/seed0.nc",
+        ("results/summaries/paper/D16_step2.0/seed0.nc", "summarise_search"),
+        "logs/summary/paper/D16_step2.0_seed0.log",
+        r"holds the flip cube of variant=paper, D=18, step=2\.0, seed=0, role=net, but this path expects "
+        r"variant=paper, D=16",
+    ),
+    "cube of another variant": (
+        "search/label_smoothing/D16_step2.0/seed0.nc",
+        "search/paper/D16_step2.0/seed0.nc",
+        ("results/summaries/paper/D16_step2.0/seed0.nc", "summarise_search"),
+        "logs/summary/paper/D16_step2.0_seed0.log",
+        r"holds the flip cube of variant=label_smoothing, D=16, step=2\.0, seed=0, role=net, but this path "
+        r"expects variant=paper",
     ),
     "search summary of another seed": (
-        "summaries/D16_step2.0/seed1.nc",
-        "summaries/D16_step2.0/seed0.nc",
+        "summaries/paper/D16_step2.0/seed1.nc",
+        "summaries/paper/D16_step2.0/seed0.nc",
         ("results/tables/rates.csv", "tables"),
         "logs/aggregate/tables.log",
-        r"holds the search summary of D=16, step=2\.0, seed=1",
+        r"holds the search summary of variant=paper, D=16, step=2\.0, seed=1",
     ),
     "dataset of another size": (
         "datasets/D18_step4.0.nc",
         "datasets/D16_step4.0.nc",
-        ("results/summaries/D16_step4.0/seed0.nc", "summarise_search"),
-        "logs/summary/D16_step4.0_seed0.log",
+        ("results/summaries/paper/D16_step4.0/seed0.nc", "summarise_search"),
+        "logs/summary/paper/D16_step4.0_seed0.log",
         r"D16_step4\.0\.nc: holds the dataset of D=18, step=4\.0, but this path expects D=16, step=4\.0",
     ),
 }
@@ -124,10 +133,10 @@ def test_a_foreign_result_file_stops_its_consumer_with_one_line(study_copy, case
 
 def test_the_fix_of_a_foreign_file_works(study_copy):
     """Following the message (rm the file, rerun) rebuilds it and its consumers."""
-    target = results(study_copy, "search/D16_step2.0/seed0.nc")
+    target = results(study_copy, "search/paper/D16_step2.0/seed0.nc")
     expected = read_search(target)["margin"].values
-    shutil.copy(results(study_copy, "search/D16_step2.0/seed1.nc"), target)
-    goal = ("results/summaries/D16_step2.0/seed0.nc",)
+    shutil.copy(results(study_copy, "search/paper/D16_step2.0/seed1.nc"), target)
+    goal = ("results/summaries/paper/D16_step2.0/seed0.nc",)
     assert snakemake(study_copy, *goal, *TINY, "--forcerun", "summarise_search").returncode != 0
     target.unlink()
     again = snakemake(study_copy, *goal, *TINY)
@@ -136,25 +145,25 @@ def test_the_fix_of_a_foreign_file_works(study_copy):
 
 
 def test_a_training_summary_without_a_key_stops_with_one_line(study_copy):
-    path = results(study_copy, "models/D16_step2.0/seed0/summary.json")
+    path = results(study_copy, "models/paper/D16_step2.0/seed0/summary.json")
     text = re.sub(r'\s*"reached_full_accuracy": (true|false),', "", path.read_text())
     keep_age(path, lambda: path.write_text(text))
     run = snakemake(study_copy, "results/tables/rates.csv", *TINY, "--forcerun", "tables")
     assert run.returncode != 0
     line = last_log_line(study_copy / "logs/aggregate/tables.log")
     assert "summary.json: training summary lacks keys ['reached_full_accuracy']" in line
-    assert "fix: `rm results/models/D16_step2.0/seed0/summary.json`" in line
+    assert "fix: `rm results/models/paper/D16_step2.0/seed0/summary.json`" in line
 
 
 def test_a_corrupt_checkpoint_names_a_fix_that_works(study_copy):
-    path = results(study_copy, "models/D16_step4.0/seed0/params.msgpack")
+    path = results(study_copy, "models/paper/D16_step4.0/seed0/params.msgpack")
     keep_age(path, lambda: path.write_bytes(b"\x00 not msgpack"))
-    goal = "results/search/D16_step4.0/seed0.nc"
+    goal = "results/search/paper/D16_step4.0/seed0.nc"
     run = snakemake(study_copy, goal, *TINY, "--forcerun", "flip_search")
     assert run.returncode != 0
-    line = last_log_line(study_copy / "logs/search/D16_step4.0_seed0.log")
+    line = last_log_line(study_copy / "logs/search/paper/D16_step4.0_seed0.log")
     assert "params.msgpack: not a readable checkpoint" in line
-    assert "fix: `rm results/models/D16_step4.0/seed0/params.msgpack` and rerun" in line
+    assert "fix: `rm results/models/paper/D16_step4.0/seed0/params.msgpack` and rerun" in line
     path.unlink()
     again = snakemake(study_copy, goal, *TINY)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -169,13 +178,15 @@ def planned(work, config: dict, tmp_path) -> dict[str, int]:
     return job_counts(run.stdout)
 
 
+# The tiny config: 2 variants x 8 nets; Fig. 3-6 per variant, the two variant figures.
 DOWNSTREAM_OF_TRAINING = {
-    "train_model": 8,
-    "flip_search": 8,
-    "summarise_search": 8,
+    "train_model": 16,
+    "flip_search": 16,
+    "summarise_search": 16,
     "tables": 1,
-    "figure3_adversarial": 1,
-    "figures_from_summaries": 3,
+    "figure3_adversarial": 2,
+    "figures_from_summaries": 6,
+    "figures_of_variants": 2,
 }
 
 
@@ -188,14 +199,27 @@ DOWNSTREAM_OF_TRAINING = {
             lambda c: c["dataset"].update(positive_range_deg=[0.0, 60.0]),
             {"make_dataset": 4, "figure2_examples": 1, **DOWNSTREAM_OF_TRAINING},
         ),
-        (lambda c: c["analysis"].update(window_deg=5.0), {"figures_from_summaries": 1}),
+        (lambda c: c["analysis"].update(window_deg=5.0), {"figures_from_summaries": 2}),
+        # One variant's override reruns that variant's nets only.
+        (
+            lambda c: c["variants"]["label_smoothing"]["training"].update(label_smoothing=0.2),
+            {**{k: v // 2 for k, v in DOWNSTREAM_OF_TRAINING.items()}, "tables": 1, "figures_of_variants": 2},
+        ),
         (
             lambda c: c["search"].update(recheck_below=1e-3),
             {k: v for k, v in DOWNSTREAM_OF_TRAINING.items() if k != "train_model"},
         ),
         (lambda c: None, {}),
     ],
-    ids=["learning_rate", "dense_units", "positive_range", "window_deg", "recheck_below", "unchanged"],
+    ids=[
+        "learning_rate",
+        "dense_units",
+        "positive_range",
+        "window_deg",
+        "one_variant",
+        "recheck_below",
+        "unchanged",
+    ],
 )
 def test_a_config_change_reruns_exactly_what_it_changes(tiny_study, tmp_path, edit, expected):
     work, _ = tiny_study
@@ -234,21 +258,21 @@ def kill_run_at(work, goal, log, text):
 def test_kill_9_during_training_and_search_reruns_to_identical_results(tiny_study, tmp_path):
     reference, _ = tiny_study
     work = copy_workflow(tmp_path / "killed")
-    goal = "results/search/D18_step2.0/seed1.nc"
-    kill_run_at(work, goal, "logs/train/D18_step2.0_seed1.log", "training D=18")
-    assert not (work / "results/models/D18_step2.0/seed1/params.msgpack").exists()
-    kill_run_at(work, goal, "logs/search/D18_step2.0_seed1.log", "searching")
+    goal = "results/search/paper/D18_step2.0/seed1.nc"
+    kill_run_at(work, goal, "logs/train/paper/D18_step2.0_seed1.log", "training D=18")
+    assert not (work / "results/models/paper/D18_step2.0/seed1/params.msgpack").exists()
+    kill_run_at(work, goal, "logs/search/paper/D18_step2.0_seed1.log", "searching")
     assert not (work / goal).exists()
     # What a writer killed mid-write leaves: the next run of its rule removes it.
-    stale = work / "results/search/D18_step2.0/.seed1.nc.k1ll3d.tmp"
+    stale = work / "results/search/paper/D18_step2.0/.seed1.nc.k1ll3d.tmp"
     stale.write_bytes(b"half a cube")
     run = snakemake(work, goal, *TINY)
     assert run.returncode == 0, run.stderr[-3000:]
     assert not stale.exists()
     assert not list((work / "results").rglob("*.tmp"))
-    model = "results/models/D18_step2.0/seed1/params.msgpack"
+    model = "results/models/paper/D18_step2.0/seed1/params.msgpack"
     assert (work / model).read_bytes() == (reference / model).read_bytes()
     ours, theirs = read_search(work / goal), read_search(reference / goal)
     for name in ("margin", "adversarial", "on_manifold", "base_margin"):
         np.testing.assert_array_equal(ours[name].values, theirs[name].values)
-    assert "removed" in (work / "logs/search/D18_step2.0_seed1.log").read_text()
+    assert "removed" in (work / "logs/search/paper/D18_step2.0_seed1.log").read_text()

@@ -81,10 +81,13 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
     local_work, cfg = tiny_study
     work = copy_workflow(tmp_path / "slurm-study")
     profile = local_profile(work)
+    # The paper's variant only (half the jobs): its nets must equal the local run's.
+    cfg = {**cfg, "variants": {"paper": {}}}
+    (work / "config" / "tiny_paper.yaml").write_text(yaml.safe_dump(cfg))
     # The SLURM plugin can hang if status queries fail: bound the run hard.
     run = subprocess.run(
         ["timeout", "-k", "20", "900", sys.executable, "-m", "snakemake", "--profile", str(profile),
-         "--configfile", "config/tiny.yaml"],
+         "--configfile", "config/tiny_paper.yaml"],
         cwd=work, capture_output=True, text=True, env=local_slurm,
     )  # fmt: skip
     output = run.stdout + run.stderr
@@ -119,15 +122,19 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
             assert "gres/gpu" not in tres, (job_id, rule, tres)
     assert gpu_jobs == 2 * len(cfg["sizes"]) * len(cfg["angle_steps"]) * len(cfg["seeds"])
     # GPU jobs saw the (fake) GPU SLURM granted them; CPU jobs none.
-    assert "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "train" / "D16_step2.0_seed0.log").read_text()
-    assert "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "search" / "D18_step4.0_seed1.log").read_text()
+    assert (
+        "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "train" / "paper" / "D16_step2.0_seed0.log").read_text()
+    )
+    assert (
+        "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "search" / "paper" / "D18_step4.0_seed1.log").read_text()
+    )
     assert "CUDA_VISIBLE_DEVICES" not in (work / "logs" / "dataset" / "D16_step2.0.log").read_text()
     # Aggregation ran on the submit host (localrules), and produced the same results.
     assert "tables" not in submitted.values()
     for size in cfg["sizes"]:
         for step in cfg["angle_steps"]:
             for seed in cfg["seeds"]:
-                model = f"results/models/D{size}_step{float(step)}/seed{seed}/params.msgpack"
+                model = f"results/models/paper/D{size}_step{float(step)}/seed{seed}/params.msgpack"
                 # The weights bit for bit; the provenance beside them differs (accelerator=cuda).
                 (meta_a, weights_a), (meta_b, weights_b) = (
                     read_checkpoint(root / model) for root in (work, local_work)
@@ -137,15 +144,17 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
                     jax.tree_util.tree_leaves(weights_a), jax.tree_util.tree_leaves(weights_b), strict=True
                 ):
                     assert leaf_a.tobytes() == leaf_b.tobytes(), model
-                cube = f"results/search/D{size}_step{float(step)}/seed{seed}.nc"
+                cube = f"results/search/paper/D{size}_step{float(step)}/seed{seed}.nc"
                 a, b = read_search(work / cube), read_search(local_work / cube)
                 np.testing.assert_array_equal(a["margin"].values, b["margin"].values)
                 np.testing.assert_array_equal(a["adversarial"].values, b["adversarial"].values)
-    for table in ("rates.csv", "table1.csv"):
-        path = f"results/tables/{table}"
-        assert (work / path).read_text() == (local_work / path).read_text(), table
+    path = "results/tables/table1.csv"
+    assert (work / path).read_text() == (local_work / path).read_text()
+    paper_rows = [line for line in (local_work / "results/tables/rates.csv").read_text().splitlines()[1:]]
+    paper_rows = [line for line in paper_rows if line.startswith("paper,")]
+    assert (work / "results/tables/rates.csv").read_text().splitlines()[1:] == paper_rows
     # Each job logged the JAX device it used.
-    assert "JAX" in (work / "logs" / "search" / "D16_step2.0_seed0.log").read_text()
+    assert "JAX" in (work / "logs" / "search" / "paper" / "D16_step2.0_seed0.log").read_text()
 
 
 def test_profile_marks_gpu_rules_and_site_lines():

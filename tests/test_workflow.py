@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,10 +36,23 @@ def test_default_config_plans_the_paper_study(plan_dir):
     assert counts["flip_search"] == 75
     assert counts["summarise_search"] == 75
     assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
+    assert "train_teacher" not in counts and "train_round" not in counts
+
+
+def test_defences_config_plans_every_variant(plan_dir):
+    run = snakemake(plan_dir, "-n", "--cores", "2", "--configfile", "config/defences.yaml")
+    assert run.returncode == 0, run.stderr
+    counts = job_counts(run.stdout)
+    nets = 3 * 3 * 5  # D in {16, 32, 48}, 3 steps, 5 seeds
+    # paper, label_smoothing, distillation, adversarial_training, wider, and deeper without D = 16.
+    assert counts["train_model"] == counts["flip_search"] == 5 * nets + 2 * 3 * 5
+    assert counts["train_teacher"] == nets
+    assert counts["train_round"] == counts["search_round"] == 3 * nets
+    assert "variant deeper: D=16 skipped (model: D=16 is too small for 3 conv blocks" in run.stderr
 
 
 def test_one_result_file_plans_only_what_it_needs(plan_dir):
-    run = snakemake(plan_dir, "-n", "--cores", "2", "results/search/D32_step1.0/seed3.nc")
+    run = snakemake(plan_dir, "-n", "--cores", "2", "results/search/paper/D32_step1.0/seed3.nc")
     assert run.returncode == 0, run.stderr
     assert job_counts(run.stdout) == {
         "make_dataset": 1,
@@ -71,9 +85,12 @@ def read_csv(path):
 @pytest.mark.slow
 def test_tiny_study_produces_every_table_and_figure(tiny_study):
     work, cfg = tiny_study
-    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold"):
+    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold", "variants"):
         assert read_csv(work / "results" / "tables" / f"{name}.csv"), name
-    for fig in ("fig2_examples", "fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
+    per_variant = ("fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy")
+    figures = ["fig2_examples", "variants_rate", "variants_heatmaps"]
+    figures += [f"{variant}/{name}" for variant in cfg["variants"] for name in per_variant]
+    for fig in figures:
         png = (work / "results" / "figures" / f"{fig}.png").read_bytes()
         pdf = (work / "results" / "figures" / f"{fig}.pdf").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 5000
@@ -82,27 +99,30 @@ def test_tiny_study_produces_every_table_and_figure(tiny_study):
     prov = json.loads((work / "results" / "tables" / "provenance.json").read_text())
     assert prov["onepixel_config"]["sizes"] == cfg["sizes"]
     # Every job wrote its log; heavy jobs their benchmark.
-    assert (work / "logs" / "train" / "D16_step2.0_seed0.log").read_text().count("epoch") > 0
-    assert (work / "results" / "benchmarks" / "search" / "D18_step4.0_seed1.tsv").exists()
+    assert (work / "logs" / "train" / "paper" / "D16_step2.0_seed0.log").read_text().count("epoch") > 0
+    assert (work / "results" / "benchmarks" / "search" / "label_smoothing" / "D18_step4.0_seed1.tsv").exists()
 
 
 @pytest.mark.slow
 def test_tiny_study_contents_are_consistent(tiny_study):
     work, cfg = tiny_study
     rates = {
-        (int(r["size"]), float(r["angle_step"]), int(r["seed"])): r
+        (r["variant"], int(r["size"]), float(r["angle_step"]), int(r["seed"])): r
         for r in read_csv(work / "results" / "tables" / "rates_per_seed.csv")
     }
     training = {
-        (int(r["size"]), float(r["angle_step"]), int(r["seed"])): r
+        (r["variant"], int(r["size"]), float(r["angle_step"]), int(r["seed"])): r
         for r in read_csv(work / "results" / "tables" / "training.csv")
     }
-    assert len(rates) == len(cfg["sizes"]) * len(cfg["angle_steps"]) * len(cfg["seeds"])
+    n_nets = len(cfg["sizes"]) * len(cfg["angle_steps"]) * len(cfg["seeds"])
+    assert len(rates) == len(cfg["variants"]) * n_nets
     on_manifold = {}
-    for (size, step, seed), row in rates.items():
+    for (variant, size, step, seed), row in rates.items():
         ds = read_dataset(work / "results" / "datasets" / f"D{size}_step{step}.nc")
-        cube = read_search(work / "results" / "search" / f"D{size}_step{step}" / f"seed{seed}.nc")
-        summary = read_summary(work / "results" / "summaries" / f"D{size}_step{step}" / f"seed{seed}.nc")
+        net = Path(variant) / f"D{size}_step{step}" / f"seed{seed}.nc"
+        cube = read_search(work / "results" / "search" / net)
+        summary = read_summary(work / "results" / "summaries" / net)
+        assert cube.attrs["variant"] == summary.attrs["variant"] == variant
         n_kept = int((~ds["ambiguous"].values).sum())
         assert cube["margin"].shape == (n_kept, size, size)
         assert cube.attrs["seed"] == seed and json.loads(cube.attrs["onepixel_config"])["sizes"]
@@ -114,16 +134,25 @@ def test_tiny_study_contents_are_consistent(tiny_study):
         assert int(row["n_on_manifold_excluded"]) == int(
             (cube["misclassified"].values & cube["on_manifold"].values).sum()
         )
-        on_manifold[(size, step)] = int(cube["on_manifold"].values.sum())
+        on_manifold[(variant, size, step)] = int(cube["on_manifold"].values.sum())
         assert 0.0 <= float(row["adversarial_rate"]) <= 1.0
         assert int(summary["pixel_adversarial"].values.sum()) == int(row["n_adversarial"])
         # Per-angle counts cover every angle that generates a kept image.
         assert summary["angle_images"].values.sum() >= n_kept
         likelihood = summary["angle_likelihood"].values
         assert np.all((likelihood >= 0) & (likelihood <= 1))
-        assert training[(size, step, seed)]["reached_full_accuracy"] == row["reached_full_accuracy"]
+        assert training[(variant, size, step, seed)]["reached_full_accuracy"] == row["reached_full_accuracy"]
     for row in read_csv(work / "results" / "tables" / "on_manifold.csv"):
-        assert int(row["n_on_manifold_flips"]) == on_manifold[(int(row["size"]), float(row["angle_step"]))]
+        key = (row["variant"], int(row["size"]), float(row["angle_step"]))
+        assert int(row["n_on_manifold_flips"]) == on_manifold[key]
+    # variants.csv: the per-seed rates' mean, and the ratio of means to the paper's nets.
+    for row in read_csv(work / "results" / "tables" / "variants.csv"):
+        key = (row["variant"], int(row["size"]), float(row["angle_step"]))
+        seeds = [float(r["adversarial_rate"]) for k, r in rates.items() if k[:3] == key]
+        paper = [float(r["adversarial_rate"]) for k, r in rates.items() if k[:3] == ("paper", *key[1:])]
+        assert float(row["rate_mean"]) == pytest.approx(np.mean(seeds))
+        assert float(row["ratio_to_paper"]) == pytest.approx(np.mean(seeds) / np.mean(paper))
+        assert float(row["ratio_ci95_low"]) <= float(row["ratio_to_paper"]) <= float(row["ratio_ci95_high"])
     table1 = read_csv(work / "results" / "tables" / "table1.csv")
     d16 = next(r for r in table1 if r["size"] == "16" and r["angle_step"] == "2.0")
     assert d16["paper_n_images"] == "170"
@@ -133,9 +162,9 @@ def test_tiny_study_contents_are_consistent(tiny_study):
 @pytest.mark.slow
 def test_rebuilding_one_file_reproduces_it(tiny_study):
     work, _ = tiny_study
-    target = work / "results" / "search" / "D16_step4.0" / "seed1.nc"
+    target = work / "results" / "search" / "paper" / "D16_step4.0" / "seed1.nc"
     before = read_search(target)
-    model_dir = work / "results" / "models" / "D16_step4.0" / "seed1"
+    model_dir = work / "results" / "models" / "paper" / "D16_step4.0" / "seed1"
     params_before = (model_dir / "params.msgpack").read_bytes()
     run = snakemake(
         work,
@@ -159,12 +188,28 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
     run = snakemake(work, "--configfile", "config/tiny.yaml", "--report", "results/report.html")
     assert run.returncode == 0, run.stderr[-3000:]
     html = (work / "results" / "report.html").read_text()
-    for name in ("fig2_examples", "fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
+    for name in (
+        "fig2_examples",
+        "fig3_adversarial",
+        "fig4_likelihood",
+        "fig5_heatmaps",
+        "fig6_redundancy",
+        "variants_rate",
+        "variants_heatmaps",
+    ):
         assert f"{name}.png" in html
-    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold"):
+    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold", "variants"):
         assert f"{name}.csv" in html
     # Captions from workflow/report/*.rst, the per-figure one rendered by wildcard.
-    captions = ("Fig. 4.", "Fig. 5.", "Fig. 6.", "Table 1.", "Ambiguous images", "Training summary")
+    captions = (
+        "Fig. 4.",
+        "Fig. 5.",
+        "Fig. 6.",
+        "Table 1.",
+        "Ambiguous images",
+        "Training summary",
+        "Variants.",
+    )
     for caption in (*captions, "Flips onto valid images"):
         assert caption in html
 
@@ -173,21 +218,90 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
 def test_study_cost_sums_the_tiny_study_benchmark_files(tiny_study, capsys):
     from .bench import benchmark_main as main
 
-    work, _ = tiny_study
+    work, cfg = tiny_study
     expected = 0.0
-    for tsv in (work / "results" / "benchmarks" / "train").glob("*.tsv"):
+    for tsv in (work / "results" / "benchmarks" / "train").rglob("*.tsv"):
         expected += float(read_csv_tab(tsv)[0]["s"])
     main(["cost", "--root", str(work)])
     printed = capsys.readouterr().out
     train_rows = [line.split("|") for line in printed.splitlines() if line.startswith("| train |")]
     assert train_rows, printed
-    assert sum(int(row[3]) for row in train_rows) == len(
-        list((work / "results" / "benchmarks" / "train").glob("*.tsv"))
+    assert sum(int(row[4]) for row in train_rows) == len(
+        list((work / "results" / "benchmarks" / "train").rglob("*.tsv"))
     )
-    assert abs(sum(float(row[4]) for row in train_rows) - expected) <= len(train_rows)
+    assert {row[2].strip() for row in train_rows} == set(cfg["variants"])
+    assert abs(sum(float(row[5]) for row in train_rows) - expected) <= len(train_rows)
     assert "total job time" in printed
 
 
 def read_csv_tab(path):
     with open(path) as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.mark.slow
+def test_every_kind_of_variant_runs_end_to_end(tmp_path):
+    work = copy_workflow(tmp_path / "defences")
+    configs = ("--configfile", "config/tiny.yaml", "config/tiny_defences.yaml")
+    run = snakemake(work, "--cores", "2", *configs)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "variant deeper: D=16 skipped" in run.stderr
+    tables = work / "results" / "tables"
+    rows = {r["variant"]: r for r in read_csv(tables / "variants.csv")}
+    assert list(rows) == [
+        "paper",
+        "label_smoothing",
+        "distillation",
+        "adversarial_training",
+        "deeper",
+        "wider",
+    ]
+    assert rows["deeper"]["status"].startswith("skipped: model: D=16 is too small for 3 conv blocks")
+    assert all(
+        rows[v]["status"] == "ok" and rows[v]["seeds_below_accuracy_1"] == "none"
+        for v in rows
+        if v != "deeper"
+    )
+    assert not (work / "results" / "figures" / "deeper").exists()
+    training = {(r["variant"], r["role"], r["seed"]): r for r in read_csv(tables / "training.csv")}
+    assert {"teacher", "net"} <= {role for v, role, _ in training if v == "distillation"}
+    # Distillation's cost includes its teachers.
+    teachers = [float(r["train_seconds"]) for (v, role, _), r in training.items() if role == "teacher"]
+    nets = [
+        float(r["train_seconds"])
+        for (v, role, _), r in training.items()
+        if (v, role) == ("distillation", "net")
+    ]
+    assert float(rows["distillation"]["total_train_seconds_per_net"]) == pytest.approx(
+        (sum(teachers) + sum(nets)) / 2, abs=0.05
+    )
+    # Adversarial rounds: round r trains on round r - 1's flips (all but repeats and conflicts);
+    # a round after a search that found none keeps its weights.
+    rounds = read_csv(tables / "adversarial_rounds.csv")
+    assert [(r["seed"], r["round"]) for r in rounds] == [(s, str(k)) for s in ("0", "1") for k in range(3)]
+    for before, after in zip(rounds, rounds[1:], strict=False):
+        if before["seed"] != after["seed"]:
+            continue
+        assert int(after["n_flips_added"]) <= int(before["n_adversarial"])
+        if int(before["n_adversarial"]) == 0:
+            assert after["stopped_no_flips_left"] == "True" and after["epochs"] == "0"
+        role = f"round{after['round']}" if after["round"] != "2" else "net"
+        net = training[("adversarial_training", role, after["seed"])]
+        assert int(net["n_training_images"]) == int(net["n_images"]) + int(after["n_flips_added"])
+    assert (
+        work
+        / "results"
+        / "rounds"
+        / "adversarial_training"
+        / "D16_step4.0"
+        / "seed0"
+        / "round1"
+        / "search.nc"
+    ).exists()
+    for name in (
+        "variants_rate",
+        "variants_heatmaps",
+        "wider/fig5_heatmaps",
+        "distillation/fig3_adversarial",
+    ):
+        assert (work / "results" / "figures" / f"{name}.png").read_bytes().startswith(b"\x89PNG")

@@ -1,15 +1,10 @@
-SUMMARIES = "results/summaries/D{D}_step{step}/seed{seed}.nc"
-
-
 # Aggregation and plotting are quick: on a cluster they run on the submit host.
 localrules:
     tables,
     figure2_examples,
     figure3_adversarial,
     figures_from_summaries,
-
-
-FIRST = dict(D=SIZES[0], step=STEPS[0], seed=SEEDS[0])
+    figures_of_variants,
 
 
 rule tables:
@@ -17,8 +12,10 @@ rule tables:
         datasets=dataset_paths(),
         summaries=per_seed_paths(SUMMARIES),
         training=per_seed_paths(
-            "results/models/D{D}_step{step}/seed{seed}/summary.json"
+            "results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json"
         ),
+        extra_training=extra_training_paths(),
+        round_cubes=round_cube_paths(),
         paper="resources/table1_paper.csv",
     output:
         **TABLES,
@@ -32,7 +29,9 @@ rule tables:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=settings.as_json(settings.study_settings(config)),
+        settings=settings.as_json(
+            {v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}
+        ),
     script:
         "../scripts/tables.py"
 
@@ -58,16 +57,11 @@ rule figure2_examples:
 
 rule figure3_adversarial:
     input:
-        dataset="results/datasets/D{D}_step{step}.nc".format(**FIRST),
-        cube="results/search/D{D}_step{step}/seed{seed}.nc".format(**FIRST),
-        params="results/models/D{D}_step{step}/seed{seed}/params.msgpack".format(
-            **FIRST
-        ),
-        summary="results/models/D{D}_step{step}/seed{seed}/summary.json".format(**FIRST),
+        unpack(first_net),
     output:
-        **figure_paths("fig3_adversarial"),
+        **figure_paths("{variant}/fig3_adversarial", caption="fig3_adversarial.rst"),
     log:
-        "logs/aggregate/fig3.log",
+        "logs/aggregate/{variant}/fig3.log",
     conda:
         CPU_ENV
     threads: 1
@@ -75,18 +69,18 @@ rule figure3_adversarial:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings.as_json(settings.search_settings(config, FIRST["D"])),
+        settings=first_net_settings,
     script:
         "../scripts/figures.py"
 
 
 rule figures_from_summaries:
     input:
-        summaries=per_seed_paths(SUMMARIES),
+        summaries=variant_summaries,
     output:
-        **figure_paths("{figure}", caption="figures.rst"),
+        **figure_paths("{variant}/{figure}", caption="figures.rst"),
     log:
-        "logs/aggregate/{figure}.log",
+        "logs/aggregate/{variant}/{figure}.log",
     wildcard_constraints:
         figure="fig4_likelihood|fig5_heatmaps|fig6_redundancy",
     conda:
@@ -97,5 +91,28 @@ rule figures_from_summaries:
         runtime=10,
     params:
         settings=figure_settings_param,
+    script:
+        "../scripts/figures.py"
+
+
+rule figures_of_variants:
+    input:
+        summaries=per_seed_paths(SUMMARIES),
+    output:
+        **figure_paths("{figure}", caption="variants_figures.rst"),
+    log:
+        "logs/aggregate/{figure}.log",
+    wildcard_constraints:
+        figure="variants_rate|variants_heatmaps",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=settings.as_json(
+            {v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}
+        ),
     script:
         "../scripts/figures.py"

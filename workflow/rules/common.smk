@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from onepixel.config import ConfigError, step_name, validate_config
-from onepixel import settings
+from onepixel import inputs, settings, variants
 
 try:
     validate_config(
@@ -19,6 +19,17 @@ SIZES = config["sizes"]
 STEPS = [step_name(s) for s in config["angle_steps"]]
 SEEDS = config["seeds"]
 COMBOS = [(d, s) for d in SIZES for s in STEPS]
+VARIANTS = variants.variant_names(config)
+# Each variant's net config: the study config with its model/training overrides.
+NET_CONFIGS = {v: variants.variant_config(config, v) for v in VARIANTS}
+# The sizes each variant's net fits; a (variant, D) that does not fit is skipped.
+VARIANT_SIZES = {}
+for _variant in VARIANTS:
+    VARIANT_SIZES[_variant], _skipped = variants.variant_sizes(config, _variant)
+    for _size, _reason in _skipped.items():
+        print(f"variant {_variant}: D={_size} skipped ({_reason})", file=sys.stderr)
+NET_DIR = "{variant}/D{D}_step{step}/seed{seed}"
+ROUND_DIR = "results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}"
 CPU_ENV = "../../envs/onepixel-cpu.yaml"
 # Report captions, by absolute path: report() resolves them from the top Snakefile.
 REPORT_DIR = Path(workflow.basedir) / "workflow" / "report"
@@ -27,24 +38,37 @@ ACCELERATOR_ENV = "../../envs/onepixel-{}.yaml".format(config.get("accelerator",
 
 
 wildcard_constraints:
+    variant="|".join(VARIANTS),
     D=r"\d+",
     step=r"\d+\.\d+",
     seed=r"\d+",
+    round=r"\d+",
 
 
-def settings_param(kind):
+def net_config(wildcards):
+    return NET_CONFIGS[wildcards.variant]
+
+
+def settings_param(kind, role="net"):
     """A rule's params: the config its results depend on (a change reruns it)."""
+    if kind == "dataset":
+        return lambda wc: settings.as_json(settings.dataset_settings(config, int(wc.D)))
     of = {
-        "dataset": settings.dataset_settings,
-        "training": settings.training_settings,
-        "search": settings.search_settings,
+        "training": inputs.net_training_settings,
+        "search": inputs.net_search_settings,
     }[kind]
-    return lambda wildcards: settings.as_json(of(config, int(wildcards.D)))
+    return lambda wc: settings.as_json(
+        of(net_config(wc), int(wc.D), role if role != "round" else f"round{wc.round}")
+    )
 
 
 def figure_settings_param(wildcards):
+    sizes = VARIANT_SIZES[wildcards.variant]
     return settings.as_json(
-        {str(d): settings.figure_settings(config, d, wildcards.figure) for d in SIZES}
+        {
+            str(d): settings.figure_settings(net_config(wildcards), d, wildcards.figure)
+            for d in sizes
+        }
     )
 
 
@@ -52,8 +76,75 @@ def dataset_paths():
     return [f"results/datasets/D{d}_step{s}.nc" for d, s in COMBOS]
 
 
-def per_seed_paths(pattern):
-    return [pattern.format(D=d, step=s, seed=k) for d, s in COMBOS for k in SEEDS]
+def per_seed_paths(pattern, variant_list=None):
+    """``pattern`` for every net of the given variants (default: all) that fits its D."""
+    return [
+        pattern.format(variant=v, D=d, step=s, seed=k)
+        for v in variant_list or VARIANTS
+        for d in VARIANT_SIZES[v]
+        for s in STEPS
+        for k in SEEDS
+    ]
+
+
+def kind_of(variant):
+    return variants.training_kind(NET_CONFIGS[variant])
+
+
+def rounds_of(variant):
+    return NET_CONFIGS[variant]["training"]["adversarial_rounds"]
+
+
+def training_inputs(wildcards):
+    """A student's teacher; an adversarial round's predecessor (net, its search)."""
+    kind = kind_of(wildcards.variant)
+    net = {k: wildcards[k] for k in ("variant", "D", "step", "seed")}
+    if kind == "distillation":
+        teacher = "results/teachers/{variant}/D{D}_step{step}/seed{seed}".format(**net)
+        return {
+            "teacher_params": f"{teacher}/params.msgpack",
+            "teacher_summary": f"{teacher}/summary.json",
+        }
+    if kind != "adversarial":
+        return {}
+    this_round = (
+        wildcards["round"] if "round" in wildcards.keys() else rounds_of(net["variant"])
+    )
+    previous = int(this_round) - 1
+    if previous < 0:
+        return {}
+    folder = ROUND_DIR.format(round=previous, **net)
+    return {
+        "previous_params": f"{folder}/params.msgpack",
+        "previous_summary": f"{folder}/summary.json",
+        "previous_cube": f"{folder}/search.nc",
+    }
+
+
+def round_dir(r):
+    """ROUND_DIR of round ``r``, the other wildcards left to fill."""
+    return ROUND_DIR.replace("{round}", str(r))
+
+
+def extra_training_paths():
+    """Training summaries of teachers and adversarial rounds (their cost counts to the variant)."""
+    paths = []
+    for v in VARIANTS:
+        if kind_of(v) == "distillation":
+            paths += per_seed_paths(f"results/teachers/{NET_DIR}/summary.json", [v])
+        if kind_of(v) == "adversarial":
+            for r in range(rounds_of(v)):
+                paths += per_seed_paths(f"{round_dir(r)}/summary.json", [v])
+    return paths
+
+
+def round_cube_paths():
+    paths = []
+    for v in VARIANTS:
+        if kind_of(v) == "adversarial":
+            for r in range(rounds_of(v)):
+                paths += per_seed_paths(f"{round_dir(r)}/search.nc", [v])
+    return paths
 
 
 TABLES = {
@@ -69,15 +160,17 @@ TABLES = {
         "training",
         "ambiguous",
         "on_manifold",
+        "variants",
+        "adversarial_rounds",
     )
 }
-FIGURES = [
-    "fig2_examples",
+VARIANT_FIGURES = [
     "fig3_adversarial",
     "fig4_likelihood",
     "fig5_heatmaps",
     "fig6_redundancy",
 ]
+STUDY_FIGURES = ["fig2_examples", "variants_rate", "variants_heatmaps"]
 
 
 def figure_paths(name, caption=None):
@@ -93,6 +186,44 @@ def figure_paths(name, caption=None):
 
 def all_outputs():
     # Plain paths: the report flags (and captions) belong to the rules' outputs.
-    figures = [str(p) for name in FIGURES for p in figure_paths(name).values()]
+    names = STUDY_FIGURES + [
+        f"{v}/{name}" for v in VARIANTS if VARIANT_SIZES[v] for name in VARIANT_FIGURES
+    ]
+    figures = [str(p) for name in names for p in figure_paths(name).values()]
     tables = [str(p) for p in TABLES.values()]
     return tables + ["results/tables/provenance.json"] + figures
+
+
+SUMMARIES = "results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc"
+
+
+FIRST = dict(D=SIZES[0], step=STEPS[0], seed=SEEDS[0])
+
+
+def first_net(wildcards):
+    """Fig. 3 draws the first net of a variant (its smallest fitting D)."""
+    net = dict(
+        variant=wildcards.variant,
+        D=VARIANT_SIZES[wildcards.variant][0],
+        step=STEPS[0],
+        seed=SEEDS[0],
+    )
+    return {
+        "dataset": "results/datasets/D{D}_step{step}.nc".format(**net),
+        "cube": "results/search/{variant}/D{D}_step{step}/seed{seed}.nc".format(**net),
+        "params": "results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack".format(
+            **net
+        ),
+        "summary": "results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json".format(
+            **net
+        ),
+    }
+
+
+def first_net_settings(wildcards):
+    size = VARIANT_SIZES[wildcards.variant][0]
+    return settings.as_json(settings.search_settings(net_config(wildcards), size))
+
+
+def variant_summaries(wildcards):
+    return per_seed_paths(SUMMARIES, [wildcards.variant])

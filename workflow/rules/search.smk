@@ -1,14 +1,14 @@
 rule flip_search:
     input:
         dataset="results/datasets/D{D}_step{step}.nc",
-        params="results/models/D{D}_step{step}/seed{seed}/params.msgpack",
-        summary="results/models/D{D}_step{step}/seed{seed}/summary.json",
+        params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
+        summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
     output:
-        cube="results/search/D{D}_step{step}/seed{seed}.nc",
+        cube="results/search/{variant}/D{D}_step{step}/seed{seed}.nc",
     log:
-        "logs/search/D{D}_step{step}_seed{seed}.log",
+        "logs/search/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/search/D{D}_step{step}_seed{seed}.tsv"
+        "results/benchmarks/search/{variant}/D{D}_step{step}_seed{seed}.tsv"
     conda:
         ACCELERATOR_ENV
     threads: 1
@@ -17,6 +17,32 @@ rule flip_search:
         runtime=600,
     params:
         settings=settings_param("search"),
+        role="net",
+    script:
+        "../scripts/flip_search.py"
+
+
+# Adversarial training: the exhaustive search of a round's net gives the next round's flips.
+rule search_round:
+    input:
+        dataset="results/datasets/D{D}_step{step}.nc",
+        params="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/params.msgpack",
+        summary="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/summary.json",
+    output:
+        cube="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/search.nc",
+    log:
+        "logs/round/{variant}/D{D}_step{step}_seed{seed}_round{round}_search.log",
+    benchmark:
+        "results/benchmarks/round_search/{variant}/D{D}_step{step}_seed{seed}_round{round}.tsv"
+    conda:
+        ACCELERATOR_ENV
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    params:
+        settings=settings_param("search", "round"),
+        role=lambda wc: f"round{wc.round}",
     script:
         "../scripts/flip_search.py"
 
@@ -24,11 +50,11 @@ rule flip_search:
 rule summarise_search:
     input:
         dataset="results/datasets/D{D}_step{step}.nc",
-        cube="results/search/D{D}_step{step}/seed{seed}.nc",
+        cube="results/search/{variant}/D{D}_step{step}/seed{seed}.nc",
     output:
-        summary="results/summaries/D{D}_step{step}/seed{seed}.nc",
+        summary="results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc",
     log:
-        "logs/summary/D{D}_step{step}_seed{seed}.log",
+        "logs/summary/{variant}/D{D}_step{step}_seed{seed}.log",
     conda:
         CPU_ENV
     threads: 1

@@ -1,14 +1,15 @@
 rule train_model:
     input:
+        unpack(training_inputs),
         dataset="results/datasets/D{D}_step{step}.nc",
     output:
-        params="results/models/D{D}_step{step}/seed{seed}/params.msgpack",
-        history="results/models/D{D}_step{step}/seed{seed}/history.csv",
-        summary="results/models/D{D}_step{step}/seed{seed}/summary.json",
+        params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
+        history="results/models/{variant}/D{D}_step{step}/seed{seed}/history.csv",
+        summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
     log:
-        "logs/train/D{D}_step{step}_seed{seed}.log",
+        "logs/train/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/train/D{D}_step{step}_seed{seed}.tsv"
+        "results/benchmarks/train/{variant}/D{D}_step{step}_seed{seed}.tsv"
     conda:
         ACCELERATOR_ENV
     threads: 1
@@ -17,5 +18,57 @@ rule train_model:
         runtime=240,
     params:
         settings=settings_param("training"),
+        role="net",
+    script:
+        "../scripts/train_model.py"
+
+
+# Defensive distillation: the teacher, trained at the variant's temperature.
+rule train_teacher:
+    input:
+        dataset="results/datasets/D{D}_step{step}.nc",
+    output:
+        params="results/teachers/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
+        history="results/teachers/{variant}/D{D}_step{step}/seed{seed}/history.csv",
+        summary="results/teachers/{variant}/D{D}_step{step}/seed{seed}/summary.json",
+    log:
+        "logs/teacher/{variant}/D{D}_step{step}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/teacher/{variant}/D{D}_step{step}_seed{seed}.tsv"
+    conda:
+        ACCELERATOR_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        settings=settings_param("training", "teacher"),
+        role="teacher",
+    script:
+        "../scripts/train_model.py"
+
+
+# Adversarial training: rounds 0 .. R-1 (round R is the variant's net, above).
+rule train_round:
+    input:
+        unpack(training_inputs),
+        dataset="results/datasets/D{D}_step{step}.nc",
+    output:
+        params="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/params.msgpack",
+        history="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/history.csv",
+        summary="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/summary.json",
+    log:
+        "logs/round/{variant}/D{D}_step{step}_seed{seed}_round{round}.log",
+    benchmark:
+        "results/benchmarks/round/{variant}/D{D}_step{step}_seed{seed}_round{round}.tsv"
+    conda:
+        ACCELERATOR_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        settings=settings_param("training", "round"),
+        role=lambda wc: f"round{wc.round}",
     script:
         "../scripts/train_model.py"

@@ -7,34 +7,44 @@ from onepixel.logs import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads)
 
-from onepixel import figures  # noqa: E402
-from onepixel.logs import parse_result_path, run_stage  # noqa: E402
+from onepixel import figures, variant_figures  # noqa: E402
+from onepixel.logs import parse_net_path, parse_result_path, run_stage  # noqa: E402
 from onepixel.stages import confirm_adversarial_flips  # noqa: E402
+from onepixel.variants import variant_config  # noqa: E402
 
 
 def draw():
-    out = (snakemake.config, snakemake.output.png, snakemake.output.pdf)
+    out = (snakemake.output.png, snakemake.output.pdf)
     name = Path(snakemake.output.png).stem
     if name == "fig2_examples":
         key = parse_result_path(snakemake.input.dataset)
-        figures.figure2_examples(snakemake.input.dataset, key, *out)
+        figures.figure2_examples(snakemake.input.dataset, key, snakemake.config, *out)
+    elif name.startswith("variants_"):
+        summaries = {parse_net_path(p): p for p in snakemake.input.summaries}
+        draw_variants = {
+            "variants_rate": variant_figures.figure_variants_rate,
+            "variants_heatmaps": variant_figures.figure_variants_heatmaps,
+        }[name]
+        draw_variants(summaries, snakemake.config, *out)
     elif name == "fig3_adversarial":
+        net_config = variant_config(snakemake.config, snakemake.wildcards.variant)
         cube, confirmed = confirm_adversarial_flips(
             snakemake.input.dataset,
             snakemake.input.cube,
             snakemake.input.params,
             snakemake.input.summary,
             parse_result_path(snakemake.input.cube),
-            snakemake.config,
+            net_config,
         )
-        figures.figure3_adversarial(cube, confirmed, *out)
+        figures.figure3_adversarial(cube, confirmed, net_config, *out)
     else:
-        summaries = {parse_result_path(p): p for p in snakemake.input.summaries}
+        net_config = variant_config(snakemake.config, snakemake.wildcards.variant)
+        summaries = {parse_net_path(p)[1:]: p for p in snakemake.input.summaries}
         {
             "fig4_likelihood": figures.figure4_likelihood,
             "fig5_heatmaps": figures.figure5_heatmaps,
             "fig6_redundancy": figures.figure6_redundancy,
-        }[name](summaries, *out)
+        }[name](summaries, net_config, *out)
 
 
 run_stage(snakemake.log[0], draw, outputs=snakemake.output)

@@ -9,6 +9,7 @@ limit_cpu_threads(snakemake.threads)
 
 from onepixel.logs import run_stage  # noqa: E402
 from onepixel.stages import run_search  # noqa: E402
+from onepixel.variants import variant_config  # noqa: E402
 
 run_stage(
     snakemake.log[0],
@@ -19,7 +20,8 @@ run_stage(
     int(snakemake.wildcards.D),
     float(snakemake.wildcards.step),
     int(snakemake.wildcards.seed),
-    snakemake.config,
+    variant_config(snakemake.config, snakemake.wildcards.variant),
     snakemake.output.cube,
+    role=snakemake.params.role,
     outputs=snakemake.output,
 )

@@ -9,6 +9,7 @@ limit_cpu_threads(snakemake.threads)
 
 from onepixel.analysis import make_summary  # noqa: E402
 from onepixel.logs import run_stage  # noqa: E402
+from onepixel.variants import variant_config  # noqa: E402
 
 run_stage(
     snakemake.log[0],
@@ -16,7 +17,7 @@ run_stage(
     snakemake.input.dataset,
     snakemake.input.cube,
     (int(snakemake.wildcards.D), float(snakemake.wildcards.step), int(snakemake.wildcards.seed)),
-    snakemake.config,
+    variant_config(snakemake.config, snakemake.wildcards.variant),
     snakemake.output.summary,
     outputs=snakemake.output,
 )

@@ -8,19 +8,25 @@ from onepixel.logs import limit_cpu_threads  # noqa: E402
 limit_cpu_threads(snakemake.threads)
 
 from onepixel.analysis import write_tables  # noqa: E402
-from onepixel.logs import parse_result_path, run_stage  # noqa: E402
+from onepixel.logs import parse_net_path, parse_result_path, path_role, run_stage  # noqa: E402
 
 
 def keyed(paths):
     return {parse_result_path(p): p for p in paths}
 
 
+def nets(paths, with_role=False):
+    return {parse_net_path(p) + ((path_role(p),) if with_role else ()): p for p in paths}
+
+
 run_stage(
     snakemake.log[0],
     write_tables,
     keyed(snakemake.input.datasets),
-    keyed(snakemake.input.summaries),
-    keyed(snakemake.input.training),
+    nets(snakemake.input.summaries),
+    nets(snakemake.input.training),
+    nets(snakemake.input.extra_training, with_role=True),
+    nets(snakemake.input.round_cubes, with_role=True),
     snakemake.input.paper,
     snakemake.config,
     dict(snakemake.output.items()),

@@ -9,17 +9,37 @@ limit_cpu_threads(snakemake.threads, eigen_convolutions=True)
 
 from onepixel.logs import run_stage  # noqa: E402
 from onepixel.stages import train_model  # noqa: E402
+from onepixel.variants import variant_config  # noqa: E402
+
+given = snakemake.input
+role = snakemake.params.role
+net_config = variant_config(snakemake.config, snakemake.wildcards.variant)
+teacher = (given.teacher_summary, given.teacher_params) if "teacher_params" in given.keys() else None
+previous = None
+if "previous_params" in given.keys():
+    # The variant's net is the round after the last of rounds/.
+    last = net_config["training"]["adversarial_rounds"]
+    round_index = int(role[len("round") :]) if role.startswith("round") else last
+    previous = (
+        given.previous_params,
+        given.previous_summary,
+        given.previous_cube,
+        f"round{round_index - 1}",
+    )
 
 run_stage(
     snakemake.log[0],
     train_model,
-    snakemake.input.dataset,
+    given.dataset,
     int(snakemake.wildcards.D),
     float(snakemake.wildcards.step),
     int(snakemake.wildcards.seed),
-    snakemake.config,
+    net_config,
     snakemake.output.params,
     snakemake.output.history,
     snakemake.output.summary,
+    role=role,
+    teacher=teacher,
+    previous=previous,
     outputs=snakemake.output,
 )
