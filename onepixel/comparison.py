@@ -58,7 +58,10 @@ def variant_rows(
             ref_rates = np.array(
                 [summaries[(reference, size, step, k)].attrs["adversarial_rate"] for k in ref_seeds]
             )
-            ratio, low, high = ratio_interval(rates, ref_rates) if ref_rates.size else (np.nan,) * 3
+            if variant == reference:
+                ratio, low, high = 1.0, "", ""  # the reference against itself: no interval
+            else:
+                ratio, low, high = ratio_interval(rates, ref_rates) if ref_rates.size else (np.nan,) * 3
             nets = [training[(variant, size, step, k)] for k in seeds]
             extra = [s for key, s in extra_training.items() if key[:3] == (variant, size, step)]
             total = sum(s["train_seconds"] for s in nets) + sum(s["train_seconds"] for s in extra)

@@ -112,3 +112,16 @@ def test_figures_draw_from_synthetic_summaries(tmp_path, d16, tiny_config):
         tmp_path / "D16_step4.0.nc", (16, 4.0), tiny_config, tmp_path / "f2.png", tmp_path / "f2.pdf"
     )
     assert (tmp_path / "f2.png").stat().st_size > 5000
+
+
+def test_ratio_of_mean_rates_and_its_seed_interval():
+    from onepixel.comparison import ratio_interval
+
+    reference = np.array([1.0e-3, 1.2e-3, 0.8e-3, 1.1e-3, 0.9e-3])
+    ratio, low, high = ratio_interval(2 * reference, reference)
+    assert ratio == pytest.approx(2.0)
+    assert 1.0 < low < 2.0 < high
+    assert ratio_interval(2 * reference, reference) == (ratio, low, high)  # fixed bootstrap seed
+    # Seeds of two variants that overlap: the interval covers 1.
+    _, low, high = ratio_interval(reference[::-1] * 1.05, reference)
+    assert low < 1.0 < high

@@ -24,6 +24,8 @@ from .conftest import REPO, copy_workflow, snakemake
 
 SCRIPT = REPO / "tests" / "slurm" / "local_slurm.sh"
 GPU_RULES = {"train_model", "flip_search"}
+# Rules of the defence variants that also run on a GPU.
+VARIANT_GPU_RULES = {"train_teacher", "train_round", "search_round"}
 
 pytestmark = pytest.mark.slow
 
@@ -163,7 +165,7 @@ def test_profile_marks_gpu_rules_and_site_lines():
     assert {"slurm_partition", "slurm_account", "runtime", "mem_mb", "cpus_per_task"} <= set(
         profile["default-resources"]
     )
-    for rule in GPU_RULES:
+    for rule in GPU_RULES | VARIANT_GPU_RULES:
         assert profile["set-resources"][rule]["gpu"] == 1
     # The lint-level check that the profile parses for snakemake itself.
     run = snakemake(REPO, "-n", "--profile", "profiles/slurm", "--configfile", "config/tiny.yaml")

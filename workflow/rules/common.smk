@@ -6,6 +6,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 
 from onepixel.config import ConfigError, step_name, validate_config
 from onepixel import inputs, settings, variants
+from snakemake.logging import logger
 
 try:
     validate_config(
@@ -27,7 +28,8 @@ VARIANT_SIZES = {}
 for _variant in VARIANTS:
     VARIANT_SIZES[_variant], _skipped = variants.variant_sizes(config, _variant)
     for _size, _reason in _skipped.items():
-        print(f"variant {_variant}: D={_size} skipped ({_reason})", file=sys.stderr)
+        # Snakemake's logger: on stderr and in .snakemake/log/ of the run.
+        logger.warning(f"variant {_variant}: D={_size} skipped ({_reason})")
 NET_DIR = "{variant}/D{D}_step{step}/seed{seed}"
 ROUND_DIR = "results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}"
 CPU_ENV = "../../envs/onepixel-cpu.yaml"
