@@ -1,0 +1,170 @@
+"""Optimisation attacks against a planted truth: a net whose vulnerable pixels are known by construction."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import onepixel
+from onepixel import attacks
+
+SIZE = 8
+PIXEL_A, PIXEL_B = (2, 3), (5, 6)  # asymmetric: a transposed row/col lands elsewhere
+
+
+class Planted(nn.Module):
+    """Margin of class 1: 10 (x_a + x_b) - 5, so the vulnerable pixels follow from x_a and x_b."""
+
+    @nn.compact
+    def __call__(self, images, train: bool = False):
+        return nn.Dense(2)(images.reshape(images.shape[0], -1))
+
+
+def planted_params():
+    kernel = np.zeros((SIZE * SIZE, 2), np.float32)
+    for row, col in (PIXEL_A, PIXEL_B):
+        kernel[row * SIZE + col, 1] = 10.0
+    return {"Dense_0": {"kernel": jnp.asarray(kernel), "bias": jnp.asarray([0.0, -5.0])}}
+
+
+def planted_images():
+    """Every (x_a, x_b) state over random backgrounds; the label is the net's own class."""
+    rng = np.random.default_rng(0)
+    images = (rng.random((12, SIZE, SIZE)) < 0.3).astype(np.uint8)
+    for i, (a, b) in enumerate([(1, 0), (0, 1), (1, 1), (0, 0)] * 3):
+        images[i][PIXEL_A], images[i][PIXEL_B] = a, b
+    return images
+
+
+def hand_built_cube(images):
+    """Vulnerable pixels by hand: (1, 0) -> a; (0, 1) -> b; (1, 1) -> none; (0, 0) -> a and b."""
+    vulnerable = np.zeros(images.shape, bool)
+    labels = np.zeros(len(images), int)
+    for i, image in enumerate(images):
+        a, b = int(image[PIXEL_A]), int(image[PIXEL_B])
+        labels[i] = int(a + b >= 1)
+        if a + b == 1:
+            vulnerable[i][PIXEL_A if a else PIXEL_B] = True
+        elif a + b == 0:
+            vulnerable[i][PIXEL_A] = vulnerable[i][PIXEL_B] = True
+    return vulnerable, labels
+
+
+@pytest.fixture(scope="module")
+def planted():
+    images = planted_images()
+    vulnerable, labels = hand_built_cube(images)
+    model, params = Planted(), planted_params()
+    # The exhaustive search agrees with the hand-built cube: the truth is right.
+    cube = onepixel.flip_search(model, params, images, labels)
+    np.testing.assert_array_equal(cube["misclassified"].values, vulnerable)
+    return model, params, images, labels, vulnerable
+
+
+def recall(result, vulnerable):
+    hit = np.array(
+        [result.found[i] and vulnerable[i, result.row[i], result.col[i]] for i in range(len(vulnerable))]
+    )
+    return hit[vulnerable.any(axis=(1, 2))].mean(), hit
+
+
+@pytest.mark.parametrize("name", ["random", "gradient", "de"])
+def test_each_attack_on_the_planted_truth(planted, name):
+    model, params, images, labels, vulnerable = planted
+    run = {
+        "random": lambda: attacks.random_attack(model, params, images, labels, budget=SIZE * SIZE, seed=1),
+        "gradient": lambda: attacks.gradient_attack(model, params, images, labels, budget=SIZE * SIZE),
+        "de": lambda: attacks.de_attack(model, params, images, labels, max_iter=5, seed=1),
+    }[name]
+    result = run()
+    print(name, "found", result.found.sum(), "queries", result.queries.tolist())
+    # Every reported success is a real one-pixel misclassification, and one of the known ones.
+    np.testing.assert_array_equal(attacks.verify_flips(model, params, images, labels, result), result.found)
+    found_recall, hit = recall(result, vulnerable)
+    np.testing.assert_array_equal(hit, result.found)
+    # Never a success on an invulnerable image.
+    assert not result.found[~vulnerable.any(axis=(1, 2))].any()
+    assert (result.queries > 0).all() and (result.seconds > 0).all()
+    if name in ("random", "gradient"):
+        # A budget of D^2 flips every pixel: nothing can be missed.
+        assert found_recall == 1.0
+    else:
+        assert found_recall > 0.5  # 64 pixels, ~400 proposals per generation: DE finds most
+    if name == "gradient":
+        # The gradient ranks the planted pixels first: one flip (+ the gradient) finds it.
+        assert (result.queries[result.found] == 2).all()
+        flat = [PIXEL_A[0] * SIZE + PIXEL_A[1], PIXEL_B[0] * SIZE + PIXEL_B[1]]
+        assert np.isin(result.ranks[:, 0], flat)[vulnerable.any(axis=(1, 2))].all()
+
+
+def test_a_fixed_seed_gives_the_same_de_and_random_results(planted):
+    model, params, images, labels, _ = planted
+    for run in (
+        lambda s: attacks.random_attack(model, params, images, labels, budget=20, seed=s),
+        lambda s: attacks.de_attack(model, params, images[:4], labels[:4], max_iter=2, seed=s),
+    ):
+        first, again = run(3), run(3)
+        for field in ("found", "row", "col", "queries"):
+            np.testing.assert_array_equal(getattr(first, field), getattr(again, field))
+
+
+def test_the_art_wrapper_binarises_and_keeps_rows_and_columns():
+    """ART proposes grey values, channels first (m, 1, D, D): binarised at 0.5, the pixel stays (2, 3)."""
+    assert attacks.binarise([0.0, 0.49, 0.5, 1.0]).tolist() == [0, 0, 1, 1]
+    model, params = Planted(), planted_params()
+    image = np.zeros((1, SIZE, SIZE), np.uint8)
+    image[0][PIXEL_A] = 1  # class 1, vulnerable only at PIXEL_A
+    result = attacks.de_attack(model, params, image, np.array([1]), max_iter=10, seed=0)
+    assert result.found[0] and (result.row[0], result.col[0]) == PIXEL_A
+
+
+def test_budgets_are_checked():
+    model, params = Planted(), planted_params()
+    images = planted_images()
+    with pytest.raises(ValueError, match="budget=0"):
+        attacks.random_attack(model, params, images, np.zeros(12, int), budget=0, seed=0)
+    with pytest.raises(ValueError, match="max_iter=1.5"):
+        attacks.de_attack(model, params, images, np.zeros(12, int), max_iter=1.5, seed=0)
+    assert jax.numpy.asarray(images).shape == (12, SIZE, SIZE)
+
+
+def test_images_are_sampled_stratified_by_vulnerability():
+    from onepixel.attack_scores import select_images, vulnerability_bin
+
+    counts = np.array([0] * 50 + [1] * 3 + [2] * 2 + [5] * 30 + [40] * 30)
+    chosen = select_images(counts, cap=15, n_invulnerable=4, seed=0)
+    bins = vulnerability_bin(counts[chosen])
+    # All 5 rare images (1-2 vulnerable pixels), 5 + 5 of the others, 4 invulnerable.
+    assert [(bins == k).sum() for k in (-1, 0, 1, 2)] == [4, 5, 5, 5]
+    # A bin with too few gives its share to the others.
+    chosen = select_images(counts, cap=30, n_invulnerable=0, seed=0)
+    assert (vulnerability_bin(counts[chosen]) == 0).sum() == 5 and len(chosen) == 30
+    assert (
+        select_images(counts, cap=15, n_invulnerable=4, seed=0).tolist()
+        == select_images(counts, cap=15, n_invulnerable=4, seed=0).tolist()
+    )
+
+
+def test_recall_against_a_hand_built_cube(planted):
+    from onepixel.attack_scores import first_hit_rank, found_adversarial, recall_at, recall_rows
+
+    model, params, images, labels, vulnerable = planted
+    result = attacks.gradient_attack(model, params, images, labels, budget=SIZE * SIZE)
+    ranks = first_hit_rank(result.ranks, vulnerable)
+    has = vulnerable.any(axis=(1, 2))
+    assert (ranks[has] == 1).all() and (ranks[~has] == 0).all()
+    assert recall_at(ranks, has, 1) == 1.0
+    # A random order: the first hit's rank is where the vulnerable pixel was tried.
+    order = np.tile(np.arange(SIZE * SIZE)[::-1], (len(images), 1))
+    expected = [
+        1 + order[0].tolist().index(np.flatnonzero(v.ravel()).max()) if v.any() else 0 for v in vulnerable
+    ]
+    np.testing.assert_array_equal(first_hit_rank(order, vulnerable), expected)
+    hit = found_adversarial(result.found, result.row, result.col, vulnerable)
+    row = recall_rows({"hit": hit, "n_vulnerable": vulnerable.sum(axis=(1, 2))})
+    assert (
+        row["recall"] == 1.0
+        and row["n_1-2"] == int(has.sum())
+        and row["false_successes_on_invulnerable"] == 0
+    )
