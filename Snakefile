@@ -14,6 +14,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/attack.smk"
 
 
 rule all:

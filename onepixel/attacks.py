@@ -20,11 +20,20 @@ from the image's label. Scoring against the exhaustive search's cube is in
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+# ART configures logging when imported (logging.config.dictConfig closes every
+# handler that exists then, e.g. a job's log file): import it here, before a
+# job sets up its logging. It mentions that PyTorch (not needed here) is missing.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    from art.attacks.evasion import PixelAttack
+    from art.estimators.classification import BlackBoxClassifierNeuralNetwork
 
 NOT_FOUND = -1
 
@@ -149,13 +158,6 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> Att
     label, which is the true one for a net at training accuracy 1.0 (an image
     it misclassifies is reported as not attacked).
     """
-    import warnings
-
-    with warnings.catch_warnings():  # ART mentions at import that PyTorch (not needed here) is missing
-        warnings.simplefilter("ignore", UserWarning)
-        from art.attacks.evasion import PixelAttack
-        from art.estimators.classification import BlackBoxClassifierNeuralNetwork
-
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"de_attack: max_iter={max_iter!r}; use a whole number >= 1")
     predict_labels = make_label_fn(model, params)

@@ -15,6 +15,7 @@ TITLES = {
     "dataset": "Unique binary line images of one (D, angle step), labelled by angle",
     "search": "Every one-pixel flip of every image, classified by one network (flip cube)",
     "search_summary": "Per-pixel, per-image and per-angle adversarial counts of one network",
+    "attack": "One optimisation attack on a network's images, scored against its exhaustive search",
 }
 REFERENCES = (
     "Kügler, D., Distergoft, A., Kuijper, A., Mukhopadhyay, A.: Exploring Adversarial Examples: "

@@ -46,6 +46,16 @@ def search_settings(config: dict, size: int) -> dict:
     return {**training_settings(config, size), "search": dict(config["search"])}
 
 
+ATTACK_BUDGET_KEYS = {"de": "de_max_iter", "random": "random_budget", "gradient": "gradient_budget"}
+
+
+def attack_settings(config: dict, size: int, method: str) -> dict:
+    """What an attack's result on a net depends on: the net's search, which images, the attack's budget."""
+    attacks = config["attacks"]
+    chosen = ("vulnerable_per_net", "invulnerable_per_net", "seed", ATTACK_BUDGET_KEYS[method])
+    return {**search_settings(config, size), "attack": {"method": method, **{k: attacks[k] for k in chosen}}}
+
+
 def study_settings(config: dict) -> dict:
     """What the study tables depend on besides their inputs (Table 1 rebuilds datasets)."""
     return {key: config[key] for key in ("dataset", "model", "training", "search")}

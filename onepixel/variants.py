@@ -17,14 +17,28 @@ DEFAULT_VARIANTS = {"paper": {}}
 REFERENCE_VARIANT = "paper"
 # Training keys a config may leave out (older configs): their neutral value.
 TRAINING_DEFAULTS = {"label_smoothing": 0.0, "distillation_temperature": None, "adversarial_rounds": 0}
+# Optimisation attacks (onepixel.attacks): off unless a config enables them.
+ATTACK_DEFAULTS = {
+    "enabled": False,
+    "methods": ["de", "random", "gradient"],
+    "de_max_iter": 100,
+    "random_budget": 1000,
+    "gradient_budget": 100,
+    "vulnerable_per_net": 8,
+    "invulnerable_per_net": 2,
+    "seed": 0,
+}
 
 
 def fill_defaults(config: dict) -> dict:
-    """Add the optional keys (``variants``, the defence keys of ``training``) in place."""
+    """Add the optional keys (``variants``, ``attacks``, the defence keys of ``training``) in place."""
     if isinstance(config.get("training"), dict):
         for key, value in TRAINING_DEFAULTS.items():
             config["training"].setdefault(key, value)
     config.setdefault("variants", copy.deepcopy(DEFAULT_VARIANTS))
+    if isinstance(config.setdefault("attacks", {}), dict):
+        for key, value in ATTACK_DEFAULTS.items():
+            config["attacks"].setdefault(key, copy.deepcopy(value))
     return config
 
 

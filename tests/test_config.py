@@ -67,6 +67,25 @@ def test_default_config_is_the_paper_grid():
             lambda c: c["training"].update(lr=0.1),
             r"'training'.*lr.*allowed keys here: adversarial_rounds, batch",
         ),
+        # Variants and attacks.
+        (lambda c: c.update(variants={}), r"'variants'.*at least one entry"),
+        (lambda c: c.update(variants={"my-net": {}}), r"'variants'.*letters, digits and underscores"),
+        (
+            lambda c: c.update(variants={"x": {"model": {"conv_channel": [3]}}}),
+            r"'variants.x.model'.*conv_channel.*allowed keys here: conv_channels",
+        ),
+        (
+            lambda c: c.update(variants={"x": {"training": {"label_smoothing": 1.0}}}),
+            r"'variants.x.training.label_smoothing'.*within",
+        ),
+        (
+            lambda c: c.update(
+                variants={"x": {"training": {"distillation_temperature": 20, "adversarial_rounds": 1}}}
+            ),
+            r"'variants.x.training'.*together are not supported.*two variants",
+        ),
+        (lambda c: c.update(attacks={"methods": ["fgsm"]}), r"'attacks.methods\[0\]'.*use one of"),
+        (lambda c: c.update(attacks={"de_max_iter": 0}), r"'attacks.de_max_iter'.*within"),
     ],
 )
 def test_bad_values_name_the_key_and_the_fix(tiny_config, edit, message):

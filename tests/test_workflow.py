@@ -78,6 +78,13 @@ def test_bad_config_fails_before_any_job_with_one_line(plan_dir, tmp_path):
     assert "Traceback" not in run.stderr and "MissingInput" not in run.stderr
 
 
+def read_search_like(path):
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
 def read_csv(path):
     with open(path) as handle:
         return list(csv.DictReader(handle))

@@ -128,6 +128,26 @@ def round_dir(r):
     return ROUND_DIR.replace("{round}", str(r))
 
 
+def attack_settings_param(wildcards):
+    return settings.as_json(
+        settings.attack_settings(
+            net_config(wildcards), int(wildcards.D), wildcards.attack
+        )
+    )
+
+
+def attack_paths():
+    """Every attack result of every net (none when attacks are off)."""
+    if not config["attacks"]["enabled"]:
+        return []
+    pattern = "results/attacks/{variant}/D{D}_step{step}/seed{seed}/"
+    return [
+        f"{path}{method}.nc"
+        for path in per_seed_paths(pattern)
+        for method in config["attacks"]["methods"]
+    ]
+
+
 def extra_training_paths():
     """Training summaries of teachers and adversarial rounds (their cost counts to the variant)."""
     paths = []
@@ -193,7 +213,14 @@ def all_outputs():
     ]
     figures = [str(p) for name in names for p in figure_paths(name).values()]
     tables = [str(p) for p in TABLES.values()]
-    return tables + ["results/tables/provenance.json"] + figures
+    attacks = []
+    if config["attacks"]["enabled"]:
+        attacks = [
+            "results/tables/attack_recall.csv",
+            "results/figures/attack_recall.png",
+            "results/figures/attack_recall.pdf",
+        ]
+    return tables + ["results/tables/provenance.json"] + figures + attacks
 
 
 SUMMARIES = "results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc"

@@ -1,0 +1,53 @@
+rule attack:
+    input:
+        dataset="results/datasets/D{D}_step{step}.nc",
+        cube="results/search/{variant}/D{D}_step{step}/seed{seed}.nc",
+        params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
+        summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
+    output:
+        result="results/attacks/{variant}/D{D}_step{step}/seed{seed}/{attack}.nc",
+    log:
+        "logs/attack/{variant}/D{D}_step{step}_seed{seed}_{attack}.log",
+    benchmark:
+        "results/benchmarks/attack/{variant}/D{D}_step{step}_seed{seed}_{attack}.tsv"
+    wildcard_constraints:
+        attack="de|random|gradient",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        settings=attack_settings_param,
+    script:
+        "../scripts/attack.py"
+
+
+rule attack_tables:
+    input:
+        attacks=attack_paths(),
+    output:
+        table=report(
+            "results/tables/attack_recall.csv",
+            caption="../report/attack_recall.rst",
+            category="Attacks",
+        ),
+        png=report(
+            "results/figures/attack_recall.png",
+            caption="../report/attack_recall_figure.rst",
+            category="Attacks",
+        ),
+        pdf="results/figures/attack_recall.pdf",
+    log:
+        "logs/aggregate/attack_recall.log",
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=settings.as_json(config["attacks"]),
+    script:
+        "../scripts/attack_tables.py"

@@ -1,0 +1,28 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
+
+from onepixel.logs import limit_cpu_threads  # noqa: E402
+
+limit_cpu_threads(snakemake.threads)
+
+from onepixel.attack_stage import run_attack  # noqa: E402
+from onepixel.logs import run_stage  # noqa: E402
+from onepixel.variants import variant_config  # noqa: E402
+
+run_stage(
+    snakemake.log[0],
+    run_attack,
+    snakemake.input.dataset,
+    snakemake.input.cube,
+    snakemake.input.params,
+    snakemake.input.summary,
+    int(snakemake.wildcards.D),
+    float(snakemake.wildcards.step),
+    int(snakemake.wildcards.seed),
+    variant_config(snakemake.config, snakemake.wildcards.variant),
+    snakemake.wildcards.attack,
+    snakemake.output.result,
+    outputs=snakemake.output,
+)
