@@ -314,12 +314,12 @@ def study_cost(args) -> None:
     import re
 
     root = Path(args.root)
-    pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?(?:_round\d+)?\.tsv$")
+    pattern = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?(?:_round\d+|_de|_random|_gradient)?\.tsv$")
     print(f"job time per stage from {root / 'results' / 'benchmarks'} (Snakemake benchmark: wall s per job)")
     print("| stage | variant | D | jobs | total s | mean s | max s | max RSS MB |")
     print("|---|---|---|---|---|---|---|---|")
     grand = 0.0
-    for stage in ("dataset", "teacher", "train", "round", "search", "round_search"):
+    for stage in ("dataset", "teacher", "train", "round", "search", "round_search", "attack"):
         rows: dict[tuple[str, int], list[tuple[float, float]]] = {}
         stage_dir = root / "results" / "benchmarks" / stage
         for path in sorted(stage_dir.rglob("*.tsv")):
