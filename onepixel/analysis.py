@@ -307,7 +307,6 @@ def write_tables(
     summary_paths,
     training_paths,
     extra_training_paths,
-    round_cube_paths,
     paper_path,
     config,
     outputs,
@@ -316,7 +315,7 @@ def write_tables(
     and {(variant, D, step, seed, role)} (teachers, adversarial rounds); ``config`` is the study's.
     """
     from onepixel import comparison
-    from onepixel.inputs import open_dataset, open_search, open_summary, open_training_summary
+    from onepixel.inputs import open_dataset, open_summary, open_training_summary
     from onepixel.variants import reference_variant, variant_config, variant_names, variant_sizes
 
     names = variant_names(config)
@@ -327,7 +326,6 @@ def write_tables(
     extra = {
         k: open_training_summary(path, *k[1:4], nets[k[0]], k[4]) for k, path in extra_training_paths.items()
     }
-    round_cubes = {k: open_search(path, *k[1:4], nets[k[0]], k[4]) for k, path in round_cube_paths.items()}
     rate_per_seed, rate_means = adversarial_rate_rows(summaries)
     all_training = {**{(*k, "net"): s for k, s in training.items()}, **extra}
     rounds = {k: s for k, s in extra.items() if k[4].startswith("round")}
@@ -339,7 +337,8 @@ def write_tables(
         "ambiguous": ambiguous_rows(datasets),
         "on_manifold": on_manifold_rows(datasets, summaries, config["dataset"]["exclude_ambiguous"]),
         "variants": comparison.variant_rows(
-            summaries,
+            rate_per_seed,
+            rate_means,
             training,
             extra,
             names,
@@ -347,7 +346,7 @@ def write_tables(
             sorted(datasets),
             {v: variant_sizes(config, v)[1] for v in names},
         ),
-        "adversarial_rounds": comparison.round_rows(rounds, round_cubes, summaries, training),
+        "adversarial_rounds": comparison.round_rows(rounds, summaries, training),
     }
     for name, rows in tables.items():
         write_text(outputs[name], _csv_or_header(rows, comparison.ROUND_FIELDS))

@@ -31,7 +31,8 @@ def ratio_interval(rates: np.ndarray, reference: np.ndarray) -> tuple[float, flo
 
 
 def variant_rows(
-    summaries: dict,
+    rate_per_seed: list[dict],
+    rate_means: list[dict],
     training: dict,
     extra_training: dict,
     variants: list[str],
@@ -39,12 +40,21 @@ def variant_rows(
     combos: list[tuple[int, float]],
     skipped: dict,
 ) -> list[dict]:
-    """One row per (variant, D, step): rate mean/sd/min/max over seeds, the ratio to ``reference``, cost.
+    """One row per (variant, D, step): the rate over seeds, the ratio to ``reference``, the training cost.
 
-    ``summaries``/``training``: {(variant, D, step, seed): ...}; ``extra_training``:
+    ``rate_per_seed``/``rate_means``: the rows of ``onepixel.analysis.adversarial_rate_rows``;
+    ``training``: {(variant, D, step, seed): summary}; ``extra_training``:
     {(variant, D, step, seed, role): summary} of teachers and adversarial rounds,
     whose time counts to the variant's training cost; ``skipped``: {variant: {D: reason}}.
     """
+    means = {(r["variant"], r["size"], r["angle_step"]): r for r in rate_means}
+
+    def seed_rates(variant, size, step):
+        rows = [
+            r for r in rate_per_seed if (r["variant"], r["size"], r["angle_step"]) == (variant, size, step)
+        ]
+        return [r["seed"] for r in rows], np.array([r["adversarial_rate"] for r in rows])
+
     rows = []
     for variant in variants:
         for size, step in combos:
@@ -52,12 +62,8 @@ def variant_rows(
             if size in skipped.get(variant, {}):
                 rows.append({**row, "status": f"skipped: {skipped[variant][size]}"})
                 continue
-            seeds = sorted(k[3] for k in summaries if k[:3] == (variant, size, step))
-            rates = np.array([summaries[(variant, size, step, k)].attrs["adversarial_rate"] for k in seeds])
-            ref_seeds = [k[3] for k in summaries if k[:3] == (reference, size, step)]
-            ref_rates = np.array(
-                [summaries[(reference, size, step, k)].attrs["adversarial_rate"] for k in ref_seeds]
-            )
+            seeds, rates = seed_rates(variant, size, step)
+            _, ref_rates = seed_rates(reference, size, step)
             if variant == reference:
                 ratio, low, high = 1.0, "", ""  # the reference against itself: no interval
             else:
@@ -65,16 +71,12 @@ def variant_rows(
             nets = [training[(variant, size, step, k)] for k in seeds]
             extra = [s for key, s in extra_training.items() if key[:3] == (variant, size, step)]
             total = sum(s["train_seconds"] for s in nets) + sum(s["train_seconds"] for s in extra)
-            short = [str(k) for k, s in zip(seeds, nets, strict=True) if not s["reached_full_accuracy"]]
+            mean = means[(variant, size, step)]
             rows.append(
                 {
                     **row,
                     "status": "ok",
-                    "n_seeds": len(seeds),
-                    "rate_mean": float(rates.mean()),
-                    "rate_std": float(rates.std(ddof=1)) if rates.size > 1 else 0.0,
-                    "rate_min": float(rates.min()),
-                    "rate_max": float(rates.max()),
+                    **{k: mean[k] for k in ("n_seeds", "rate_mean", "rate_std", "rate_min", "rate_max")},
                     f"ratio_to_{reference}": ratio,
                     "ratio_ci95_low": low,
                     "ratio_ci95_high": high,
@@ -82,7 +84,7 @@ def variant_rows(
                     "train_seconds_mean": float(np.mean([s["train_seconds"] for s in nets])),
                     # Teachers and earlier adversarial rounds included: the variant's whole cost.
                     "total_train_seconds_per_net": total / len(seeds),
-                    "seeds_below_accuracy_1": " ".join(short) or "none",
+                    "seeds_below_accuracy_1": mean["seeds_below_accuracy_1"],
                 }
             )
     return rows
@@ -104,23 +106,38 @@ ROUND_FIELDS = (
 )
 
 
-def round_rows(round_training: dict, round_cubes: dict, summaries: dict, training: dict) -> list[dict]:
+def round_rows(round_training: dict, summaries: dict, training: dict) -> list[dict]:
     """Per adversarial-training round of every net: flips added, training, the rate its search found.
 
     Rounds 0 .. R-1 come from ``results/rounds/``; round R is the variant's net.
+    Round r's search is what round r + 1 trained on: that training summary
+    records its count (``n_flips_found``), so no round cube is read here.
     """
     rows = []
     nets = sorted({key[:4] for key in round_training})
     for net in nets:
+        size = net[1]
         rounds = sorted(int(key[4][len("round") :]) for key in round_training if key[:4] == net)
         for r in rounds:
-            summary, cube = round_training[(*net, f"round{r}")], round_cubes[(*net, f"round{r}")]
-            rows.append(_round_row(net, r, summary, cube.attrs))
-        rows.append(_round_row(net, rounds[-1] + 1, training[net], summaries[net].attrs))
+            after = round_training.get((*net, f"round{r + 1}"), training[net])
+            found = int(after["n_flips_found"])
+            rows.append(
+                _round_row(
+                    net,
+                    r,
+                    round_training[(*net, f"round{r}")],
+                    found,
+                    found / (after["n_images"] * size * size),
+                )
+            )
+        attrs = summaries[net].attrs
+        rows.append(
+            _round_row(net, rounds[-1] + 1, training[net], attrs["n_adversarial"], attrs["adversarial_rate"])
+        )
     return rows
 
 
-def _round_row(net, round_index, summary, search_attrs) -> dict:
+def _round_row(net, round_index, summary, n_adversarial, rate) -> dict:
     variant, size, step, seed = net
     return {
         "variant": variant,
@@ -133,6 +150,6 @@ def _round_row(net, round_index, summary, search_attrs) -> dict:
         "train_seconds": round(summary["train_seconds"], 2),
         "stopped_no_flips_left": bool(summary.get("stopped_no_flips_left", False)),
         "reached_full_accuracy": bool(summary["reached_full_accuracy"]),
-        "n_adversarial": int(search_attrs["n_adversarial"]),
-        "adversarial_rate": float(search_attrs["adversarial_rate"]),
+        "n_adversarial": int(n_adversarial),
+        "adversarial_rate": float(rate),
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from onepixel.dataset import selected_images
-from onepixel.train import label_targets, soft_labels
+from onepixel.train import soft_labels
 
 log = logging.getLogger("onepixel")
 
@@ -116,13 +116,6 @@ def round_set(ds, config: dict, previous_params, previous_cube, round_index: int
         round_index - 1,
         " (none left: weights kept, training stopped)" if stopped else "",
     )
-    targets = label_targets(all_labels, 2, config["training"]["label_smoothing"])
     return TrainingSet(
-        all_images,
-        all_labels,
-        len(images),
-        targets=targets,
-        start_params=previous_params,
-        stopped=stopped,
-        notes=notes,
+        all_images, all_labels, len(images), start_params=previous_params, stopped=stopped, notes=notes
     )

@@ -172,6 +172,19 @@ def boundary_segments(size: int, length: float, angles_deg):
         yield (centre - dx, centre + dx), (centre - dy, centre + dy)
 
 
+def draw_heatmap(fig, ax, runs, size: int, config: dict, title: str) -> None:
+    """One Fig. 5 panel: per-pixel likelihood over the runs' images and seeds, the boundary lines as an X."""
+    heat = np.mean([s["pixel_adversarial"].values / s.attrs["n_images"] for s in runs], axis=0)
+    im = ax.imshow(heat, cmap="inferno", interpolation="nearest")
+    length = size - config["dataset"]["length_max_margin"]
+    for xs, ys in boundary_segments(size, length, config["dataset"]["positive_range_deg"]):
+        ax.plot(xs, ys, color="cyan", lw=0.8, alpha=0.8)
+    ax.set_title(f"{title}, max {heat.max():.2e}", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+
+
 def figure5_heatmaps(summary_paths, config, png, pdf) -> None:
     groups = _grouped(summary_paths, config)
     sizes = sorted({k[0] for k in groups})
@@ -187,15 +200,7 @@ def figure5_heatmaps(summary_paths, config, png, pdf) -> None:
             if not runs:
                 ax.axis("off")
                 continue
-            heat = np.mean([s["pixel_adversarial"].values / s.attrs["n_images"] for s in runs], axis=0)
-            im = ax.imshow(heat, cmap="inferno", interpolation="nearest")
-            length = size - config["dataset"]["length_max_margin"]
-            for xs, ys in boundary_segments(size, length, (low, high)):
-                ax.plot(xs, ys, color="cyan", lw=0.8, alpha=0.8)
-            ax.set_title(f"D={size}, step {step}°, max {heat.max():.2e}", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            draw_heatmap(fig, ax, runs, size, config, f"D={size}, step {step}°")
     fig.suptitle(
         f"Fig. 5: likelihood that flipping a pixel is adversarial (lines: α = {low:g}° and {high:g}°)"
     )

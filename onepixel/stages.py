@@ -49,7 +49,7 @@ def make_dataset(size: int, step: float, config: dict, out_path) -> None:
     )
 
 
-def _training_set(ds, arch, size, step, seed, config, role, teacher, previous):
+def _training_set(ds, size, step, seed, config, role, teacher, previous):
     """What this net trains on: clean images, a teacher's soft labels or the last round's flips."""
     kind = training_kind(config)
     if role == "teacher":
@@ -87,7 +87,7 @@ def train_model(
     """
     ds = open_dataset(dataset_path, size, step, config)
     arch = Architecture.from_config(size, config["model"])  # checked on construction
-    data = _training_set(ds, arch, size, step, seed, config, role, teacher, previous)
+    data = _training_set(ds, size, step, seed, config, role, teacher, previous)
     log.info(
         "training D=%d step=%s seed=%d (variant %s, %s) on %d images (%d clean, %d positive), %d parameters",
         size,
@@ -115,9 +115,13 @@ def train_model(
             start_params=data.start_params,
         )
     seconds = time.perf_counter() - started
-    # The paper's condition is on the clean images (a round also trains on flips).
-    clean_margins = full_set_margins(make_margin_fn(arch), result.params, data.images[: data.n_clean])
-    clean_errors = int(((clean_margins > 0) != data.labels[: data.n_clean].astype(bool)).sum())
+    # The paper's condition is on the clean images. The last epoch evaluated the
+    # training set; a round's set also holds flips, so its clean images are re-evaluated.
+    if result.history and data.n_clean == len(data.images):
+        clean_errors = result.history[-1]["n_errors"]
+    else:
+        clean_margins = full_set_margins(make_margin_fn(arch), result.params, data.images[: data.n_clean])
+        clean_errors = int(((clean_margins > 0) != data.labels[: data.n_clean].astype(bool)).sum())
     clean_accuracy = 1.0 - clean_errors / data.n_clean
 
     fields = ["epoch", "loss", "accuracy", "n_errors", "seconds"]

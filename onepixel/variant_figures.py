@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from onepixel.figures import boundary_segments, plt, save_figure
+from onepixel.figures import draw_heatmap, plt, save_figure
 from onepixel.inputs import open_summary
 from onepixel.variants import variant_config, variant_names
 
@@ -70,7 +70,6 @@ def figure_variants_heatmaps(summary_paths: dict, config: dict, png, pdf) -> Non
     variants = [v for v in variant_names(config) if any(k[0] == v for k in groups)]
     size = heatmap_size(groups, variants)
     steps = sorted({k[2] for k in groups if k[1] == size})
-    low, high = config["dataset"]["positive_range_deg"]
     fig, axes = plt.subplots(
         len(variants), len(steps), figsize=(3.3 * len(steps), 3.1 * len(variants)), squeeze=False
     )
@@ -83,12 +82,7 @@ def figure_variants_heatmaps(summary_paths: dict, config: dict, png, pdf) -> Non
             if not runs:
                 ax.set_title(f"{variant}: no net at D={size}", fontsize=8)
                 continue
-            heat = np.mean([s["pixel_adversarial"].values / s.attrs["n_images"] for s in runs], axis=0)
-            im = ax.imshow(heat, cmap="inferno", interpolation="nearest")
-            for xs, ys in boundary_segments(size, size - config["dataset"]["length_max_margin"], (low, high)):
-                ax.plot(xs, ys, color="cyan", lw=0.8, alpha=0.8)
-            ax.set_title(f"{variant}, step {step}°, max {heat.max():.2e}", fontsize=8)
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            draw_heatmap(fig, ax, runs, size, config, f"{variant}, step {step}°")
     fig.suptitle(
         f"Fig. 5 per variant at D={size}: likelihood that flipping a pixel is adversarial", fontsize=10
     )

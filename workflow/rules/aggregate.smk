@@ -15,7 +15,6 @@ rule tables:
             "results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json"
         ),
         extra_training=extra_training_paths(),
-        round_cubes=round_cube_paths(),
         paper="resources/table1_paper.csv",
     output:
         **TABLES,

@@ -160,15 +160,6 @@ def extra_training_paths():
     return paths
 
 
-def round_cube_paths():
-    paths = []
-    for v in VARIANTS:
-        if kind_of(v) == "adversarial":
-            for r in range(rounds_of(v)):
-                paths += per_seed_paths(f"{round_dir(r)}/search.nc", [v])
-    return paths
-
-
 TABLES = {
     name: report(
         f"results/tables/{name}.csv",

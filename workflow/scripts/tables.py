@@ -26,7 +26,6 @@ run_stage(
     nets(snakemake.input.summaries),
     nets(snakemake.input.training),
     nets(snakemake.input.extra_training, with_role=True),
-    nets(snakemake.input.round_cubes, with_role=True),
     snakemake.input.paper,
     snakemake.config,
     dict(snakemake.output.items()),
