@@ -9,6 +9,7 @@ sigmoids saturate to 1.0 and make false ties.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import flax.linen as nn
 import jax
@@ -118,34 +119,108 @@ def conv(x: jax.Array, kernel: jax.Array, padding="VALID") -> jax.Array:
     return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=dims)
 
 
-def conv_relu_pool_by_phase(x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int) -> jax.Array:
-    """max_pool(relu(conv(x) + bias)) computed per pooling phase, for training.
+def _phase_conv(
+    x: jax.Array, kernel: jax.Array, rows: int, cols: int, pool: int, py: int, px: int
+) -> jax.Array:
+    """Conv outputs at rows pool*i + py, columns pool*j + px of a 1-channel NHWC ``x``: a sum over the taps.
 
-    Each of the pool x pool phases (conv outputs at rows pool*i + py, columns
-    pool*j + px) is one matrix product of its strided patches with the kernel,
-    so the full-resolution conv map, the slowest part of a D = 80 training
-    step on XLA-CPU for a 1-channel input, is never built. Values equal the
-    conv/ReLU/pool formulation up to float summation order (ReLU and the bias
-    commute with the max); the phase maxima are taken in the order of
-    ``max_pool_floor``, so ties split the gradient the same way.
+    With one input channel every tap is a strided slice of the image times a
+    kernel row, and XLA fuses the whole sum into one loop.
     """
     k = kernel.shape[0]
+    total = None
+    for dy in range(k):
+        for dx in range(k):
+            window = x[:, py + dy : py + dy + pool * rows : pool, px + dx : px + dx + pool * cols : pool, :]
+            term = window * kernel[dy, dx, 0]
+            total = term if total is None else total + term
+    return total
+
+
+def _pooled_phases(
+    x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int
+) -> tuple[jax.Array, jax.Array]:
+    """relu(max over the pool x pool phases + bias) and the winning phase (first maximum in window order)."""
+    k = kernel.shape[0]
     rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
-    weights = kernel.reshape(-1, kernel.shape[-1])
-    pooled = None
-    for py in range(pool):
-        for px in range(pool):
-            patches = jnp.concatenate(
+    index_type = jnp.int8 if pool * pool < 128 else jnp.int32
+    pooled = winner = None
+    for phase_index in range(pool * pool):
+        phase = _phase_conv(x, kernel, rows, cols, pool, phase_index // pool, phase_index % pool)
+        if pooled is None:
+            pooled, winner = phase, jnp.zeros(phase.shape, index_type)
+        else:
+            # Strictly greater: a tie stays with the earlier phase, as reduce_window's gradient does.
+            better = phase > pooled
+            winner = jnp.where(better, jnp.asarray(phase_index, index_type), winner)
+            pooled = jnp.where(better, phase, pooled)
+    return nn.relu(pooled + bias), winner
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
+def conv_relu_pool_single_channel(x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int) -> jax.Array:
+    """max_pool(relu(conv(x) + bias)) of a 1-channel NHWC ``x``, for training; a hand-written gradient.
+
+    The conv is computed per pooling phase (outputs at rows pool*i + py,
+    columns pool*j + px), so the full-resolution conv map of a D = 80 image is
+    never built. JAX's own gradient of that formulation spent most of a D = 80
+    training step on 1- and 9-channel layouts and on the tie-splitting gradient
+    of ``jnp.maximum``; the backward here is one masked select and one
+    matrix product per phase (``docs/performance.md``, "Training speed").
+
+    Values equal the conv/ReLU/pool formulation up to float summation order.
+    The gradient goes to the first maximum of each window in row-major order,
+    as the gradient of ``reduce_window`` (``nn.max_pool``) does; for the
+    kernel and bias this equals any other split of a tie between phases
+    with the same patch, the only ties binary images produce short of float
+    coincidence.
+    """
+    return _pooled_phases(x, kernel, bias, pool)[0]
+
+
+def _single_channel_forward(x, kernel, bias, pool):
+    out, winner = _pooled_phases(x, kernel, bias, pool)
+    # -1 marks outputs where the ReLU is off (its gradient is 0 at 0, as jax.nn.relu's).
+    winner = jnp.where(out > 0, winner, jnp.asarray(-1, winner.dtype))
+    return out, (x, kernel, winner)
+
+
+def _single_channel_backward(pool, residuals, grad):
+    x, kernel, winner = residuals
+    k, channels = kernel.shape[0], kernel.shape[-1]
+    rows, cols = winner.shape[1], winner.shape[2]
+    phase_ids = jnp.arange(pool * pool, dtype=winner.dtype).reshape(-1, 1, 1, 1, 1)
+    per_phase = jnp.where(winner[None] == phase_ids, grad[None], 0.0)  # (phases, B, rows, cols, C)
+    taps = jnp.stack(
+        [
+            jnp.stack(
                 [
-                    x[:, py + dy : py + dy + pool * rows : pool, px + dx : px + dx + pool * cols : pool, :]
-                    for dy in range(k)
-                    for dx in range(k)
-                ],
-                axis=-1,
+                    x[
+                        :,
+                        p // pool + dy : p // pool + dy + pool * rows : pool,
+                        p % pool + dx : p % pool + dx + pool * cols : pool,
+                        0,
+                    ]
+                    for p in range(pool * pool)
+                ]
             )
-            phase = patches @ weights
-            pooled = phase if pooled is None else jnp.maximum(pooled, phase)
-    return nn.relu(pooled + bias)
+            for dy in range(k)
+            for dx in range(k)
+        ]
+    )  # (k*k, phases, B, rows, cols)
+    grad_kernel = (taps.reshape(k * k, -1) @ per_phase.reshape(-1, channels)).reshape(kernel.shape)
+    grad_bias = jnp.where(winner >= 0, grad, 0.0).sum((0, 1, 2))
+    # The image gradient (training never asks for it, so XLA drops it there).
+    grad_x = jnp.zeros_like(x)
+    for p in range(pool * pool):
+        _, phase_vjp = jax.vjp(
+            lambda image, p=p: _phase_conv(image, kernel, rows, cols, pool, p // pool, p % pool), x
+        )
+        grad_x = grad_x + phase_vjp(per_phase[p])[0]
+    return grad_x, grad_kernel, grad_bias
+
+
+conv_relu_pool_single_channel.defvjp(_single_channel_forward, _single_channel_backward)
 
 
 class Conv(nn.Module):
@@ -161,9 +236,9 @@ class Conv(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         if train and x.shape[-1] == 1:
-            # One input channel: per-phase products beat the conv (see above);
+            # One input channel: the per-phase form beats the conv (see above);
             # with more channels XLA's convolution is faster.
-            return conv_relu_pool_by_phase(x, kernel, bias, self.pool)
+            return conv_relu_pool_single_channel(x, kernel, bias, self.pool)
         return max_pool_floor(nn.relu(conv(x, kernel) + bias), self.pool, for_gradient=train)
 
 

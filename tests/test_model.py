@@ -101,3 +101,27 @@ def test_training_gradient_equals_plain_flax_gradient():
     theirs = jax.grad(lambda p: loss(lambda q: FlaxConvCNN(arch).apply({"params": q}, images), p))(params)
     for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("size", "kernel", "pool"), [(24, 3, 2), (17, 3, 2), (33, 5, 3)])
+def test_single_channel_block_gradient_equals_autodiff_of_conv_relu_reduce_window(size, kernel, pool):
+    # The hand-written backward against JAX's gradient of conv -> ReLU ->
+    # reduce_window (nn.max_pool), on sparse binary images (many exact ties),
+    # for the kernel, the bias and the image (the first maximum takes a tie).
+    from onepixel.model import conv, conv_relu_pool_single_channel
+
+    key_x, key_w, key_b, key_g = jax.random.split(jax.random.key(8), 4)
+    x = (jax.random.uniform(key_x, (4, size, size, 1)) < 0.1).astype(jnp.float32)
+    w = jax.random.normal(key_w, (kernel, kernel, 1, 8))
+    b = 0.3 * jax.random.normal(key_b, (8,))
+
+    def reference(x, w, b):
+        return max_pool_floor(nn.relu(conv(x, w) + b), pool, for_gradient=False)
+
+    out = conv_relu_pool_single_channel(x, w, b, pool)
+    np.testing.assert_allclose(out, reference(x, w, b), atol=1e-5)
+    cotangent = jax.random.normal(key_g, out.shape)
+    ours = jax.vjp(lambda *a: conv_relu_pool_single_channel(*a, pool), x, w, b)[1](cotangent)
+    theirs = jax.vjp(reference, x, w, b)[1](cotangent)
+    for name, a, t in zip(("image", "kernel", "bias"), ours, theirs, strict=True):
+        np.testing.assert_allclose(a, t, atol=1e-4, rtol=1e-4, err_msg=name)
