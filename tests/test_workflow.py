@@ -37,6 +37,7 @@ def test_default_config_plans_the_paper_study(plan_dir):
     assert counts["summarise_search"] == 75
     assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
     assert "train_teacher" not in counts and "train_round" not in counts
+    assert counts["attack"] == 75 * 3 and counts["attack_tables"] == 1
 
 
 def test_defences_config_plans_every_variant(plan_dir):

@@ -12,6 +12,7 @@ rule attack:
         "results/benchmarks/attack/{variant}/D{D}_step{step}_seed{seed}_{attack}.tsv"
     wildcard_constraints:
         attack="de|random|gradient",
+    priority: longest_first
     conda:
         CPU_ENV
     threads: 1

@@ -47,6 +47,16 @@ wildcard_constraints:
     round=r"\d+",
 
 
+def longest_first(wildcards):
+    """A per-(D, step) job's priority: its expected cost, ~ D^3 / step.
+
+    A net's dataset holds ~ D / step images of D^2 pixels and a training step
+    costs ~ D^2, so the slowest nets (D = 80, step 0.5) start first and the
+    last minutes of a 2-core run are small jobs, not one D = 80 net alone.
+    """
+    return int(wildcards.D) ** 3 / float(wildcards.step)
+
+
 def net_config(wildcards):
     return NET_CONFIGS[wildcards.variant]
 

@@ -5,6 +5,7 @@ rule make_dataset:
         "logs/dataset/D{D}_step{step}.log",
     benchmark:
         "results/benchmarks/dataset/D{D}_step{step}.tsv"
+    priority: longest_first
     conda:
         CPU_ENV
     threads: 1

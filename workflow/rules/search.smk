@@ -9,6 +9,7 @@ rule flip_search:
         "logs/search/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
         "results/benchmarks/search/{variant}/D{D}_step{step}_seed{seed}.tsv"
+    priority: longest_first
     conda:
         ACCELERATOR_ENV
     threads: 1
@@ -34,6 +35,7 @@ rule search_round:
         "logs/round/{variant}/D{D}_step{step}_seed{seed}_round{round}_search.log",
     benchmark:
         "results/benchmarks/round_search/{variant}/D{D}_step{step}_seed{seed}_round{round}.tsv"
+    priority: longest_first
     conda:
         ACCELERATOR_ENV
     threads: 1

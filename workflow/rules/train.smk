@@ -10,6 +10,7 @@ rule train_model:
         "logs/train/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{variant}/D{D}_step{step}_seed{seed}.tsv"
+    priority: longest_first
     conda:
         ACCELERATOR_ENV
     threads: 1
@@ -35,6 +36,7 @@ rule train_teacher:
         "logs/teacher/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
         "results/benchmarks/teacher/{variant}/D{D}_step{step}_seed{seed}.tsv"
+    priority: longest_first
     conda:
         ACCELERATOR_ENV
     threads: 1
@@ -61,6 +63,7 @@ rule train_round:
         "logs/round/{variant}/D{D}_step{step}_seed{seed}_round{round}.log",
     benchmark:
         "results/benchmarks/round/{variant}/D{D}_step{step}_seed{seed}_round{round}.tsv"
+    priority: longest_first
     conda:
         ACCELERATOR_ENV
     threads: 1
