@@ -38,7 +38,8 @@ def run_attack(
     if method not in METHODS:
         raise ValueError(f"attack method {method!r}; use one of {METHODS}")
     ds = open_dataset(dataset_path, size, step, config)
-    cube = open_search(cube_path, size, step, seed, config)
+    # A D = 80 cube is ~0.5 GB in memory; the attacks need a few of its images.
+    cube = open_search(cube_path, size, step, seed, config, lazy=True)
     arch, params, _ = load_model(summary_path, params_path, size, step, seed, config)
     model = CNN(arch)
     settings = config["attacks"]
@@ -51,7 +52,9 @@ def run_attack(
     )
     images = ds["images"].values[cube["image"].values[positions]]
     labels = cube["label"].values[positions].astype(np.int64)
-    adversarial = cube["adversarial"].values[positions]
+    # netCDF reads increasing indices; the selection's order is restored after.
+    unique_positions, order = np.unique(positions, return_inverse=True)
+    adversarial = cube["adversarial"].isel(image=unique_positions).values[order]
     log.info(
         "%s attack on %d images of D=%d step=%s seed=%d (%d vulnerable, %d with 1-2 vulnerable pixels)",
         method,

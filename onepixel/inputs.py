@@ -41,9 +41,9 @@ def open_dataset(path, size: int, step: float, config: dict):
     return ds
 
 
-def open_search(path, size: int, step: float, seed: int, config: dict, role: str = "net"):
-    """A flip cube."""
-    cube = read_search(path)
+def open_search(path, size: int, step: float, seed: int, config: dict, role: str = "net", lazy=False):
+    """A flip cube (``lazy``: its data read when indexed, see ``io.read_netcdf``)."""
+    cube = read_search(path, lazy=lazy)
     expected = net_identity(size, step, seed, config, role)
     check_identity(path, "flip cube", cube.attrs, expected, net_search_settings(config, size, role))
     return cube

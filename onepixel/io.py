@@ -107,14 +107,20 @@ def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
         dataset.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
 
 
-def read_netcdf(path, kind: str, required: tuple[str, ...] = ()) -> xr.Dataset:
-    """Open a result file, checking it is ours, of ``kind``, and complete."""
+def read_netcdf(path, kind: str, required: tuple[str, ...] = (), lazy: bool = False) -> xr.Dataset:
+    """Open a result file, checking it is ours, of ``kind``, and complete.
+
+    ``lazy``: open it without reading the data variables (xarray reads what is
+    indexed, when it is), for a job that needs a few images of a large cube;
+    its attributes and variable names are checked all the same.
+    """
     path = Path(path)
     hint = rebuild_hint(path)
     if not path.exists():
         raise ResultFileError(f"{path}: file not found; fix: build it with `snakemake {path}`")
     try:
-        dataset = xr.load_dataset(path, engine="netcdf4")
+        opener = xr.open_dataset if lazy else xr.load_dataset
+        dataset = opener(path, engine="netcdf4")
     except Exception as error:  # netCDF4 raises several unrelated types
         raise ResultFileError(f"{path}: not a readable NetCDF file ({error}); {hint}") from None
     found = dataset.attrs.get(KIND_ATTR)

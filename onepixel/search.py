@@ -285,5 +285,5 @@ def write_search(ds: xr.Dataset, path) -> None:
     write_netcdf(ds, path, SEARCH_KIND)
 
 
-def read_search(path) -> xr.Dataset:
-    return read_netcdf(path, SEARCH_KIND, SEARCH_VARIABLES)
+def read_search(path, lazy: bool = False) -> xr.Dataset:
+    return read_netcdf(path, SEARCH_KIND, SEARCH_VARIABLES, lazy=lazy)
