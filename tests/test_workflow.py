@@ -177,17 +177,21 @@ def test_rebuilding_one_file_reproduces_it(tiny_study):
     before = read_search(target)
     model_dir = work / "results" / "models" / "paper" / "D16_step4.0" / "seed1"
     params_before = (model_dir / "params.msgpack").read_bytes()
+    # The target before the multi-valued options (after --forcerun it would
+    # be read as a rule name, and the whole study forced).
     run = snakemake(
         work,
+        str(target.relative_to(work)),
         "--cores",
         "2",
         "--configfile",
         "config/tiny.yaml",
         "--forcerun",
         "train_model",
-        str(target.relative_to(work)),
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    planned = job_counts(run.stderr)
+    assert planned["train_model"] == planned["flip_search"] == 1 and "all" not in planned, planned
     assert (model_dir / "params.msgpack").read_bytes() == params_before
     after = read_search(target)
     np.testing.assert_array_equal(after["margin"].values, before["margin"].values)
