@@ -119,6 +119,11 @@ def conv(x: jax.Array, kernel: jax.Array, padding="VALID") -> jax.Array:
     return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=dims)
 
 
+def _strided_window(x: jax.Array, rows: int, cols: int, pool: int, top: int, left: int) -> jax.Array:
+    """``x[:, top + pool*i, left + pool*j, :]`` for i < rows, j < cols: one tap of one pooling phase."""
+    return x[:, top : top + pool * rows : pool, left : left + pool * cols : pool, :]
+
+
 def _phase_conv(
     x: jax.Array, kernel: jax.Array, rows: int, cols: int, pool: int, py: int, px: int
 ) -> jax.Array:
@@ -131,8 +136,7 @@ def _phase_conv(
     total = None
     for dy in range(k):
         for dx in range(k):
-            window = x[:, py + dy : py + dy + pool * rows : pool, px + dx : px + dx + pool * cols : pool, :]
-            term = window * kernel[dy, dx, 0]
+            term = _strided_window(x, rows, cols, pool, py + dy, px + dx) * kernel[dy, dx, 0]
             total = term if total is None else total + term
     return total
 
@@ -166,7 +170,7 @@ def conv_relu_pool_single_channel(x: jax.Array, kernel: jax.Array, bias: jax.Arr
     never built. JAX's own gradient of that formulation spent most of a D = 80
     training step on 1- and 9-channel layouts and on the tie-splitting gradient
     of ``jnp.maximum``; the backward here is one masked select and one
-    matrix product per phase (``docs/performance.md``, "Training speed").
+    matrix product over all phases (``docs/performance.md``, "Training speed").
 
     Values equal the conv/ReLU/pool formulation up to float summation order.
     The gradient goes to the first maximum of each window in row-major order,
@@ -195,19 +199,14 @@ def _single_channel_backward(pool, residuals, grad):
         [
             jnp.stack(
                 [
-                    x[
-                        :,
-                        p // pool + dy : p // pool + dy + pool * rows : pool,
-                        p % pool + dx : p % pool + dx + pool * cols : pool,
-                        0,
-                    ]
+                    _strided_window(x, rows, cols, pool, p // pool + dy, p % pool + dx)
                     for p in range(pool * pool)
                 ]
             )
             for dy in range(k)
             for dx in range(k)
         ]
-    )  # (k*k, phases, B, rows, cols)
+    )[..., 0]  # (k*k, phases, B, rows, cols)
     grad_kernel = (taps.reshape(k * k, -1) @ per_phase.reshape(-1, channels)).reshape(kernel.shape)
     grad_bias = jnp.where(winner >= 0, grad, 0.0).sum((0, 1, 2))
     # The image gradient (training never asks for it, so XLA drops it there).
