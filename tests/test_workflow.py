@@ -49,6 +49,7 @@ def test_defences_config_plans_every_variant(plan_dir):
     assert counts["train_model"] == counts["flip_search"] == 5 * nets + 2 * 3 * 5
     assert counts["train_teacher"] == nets
     assert counts["train_round"] == counts["search_round"] == 3 * nets
+    assert "attack" not in counts
     skipped = "variant deeper: D=16 skipped (model: D=16 is too small for 3 conv blocks"
     assert skipped in run.stdout + run.stderr
 

@@ -112,29 +112,45 @@ class _Search:
         started = time.perf_counter()
         plan, width = self.plan, self.plan.patch_width
         index = np.zeros((per_chunk, len(reps)), np.int32)
-        originals, flipped, placements, offset = [], [], [], 0
-        shared = {}  # pixels of a chunk often share a patch: dedup it once
+        flipped, original_of, placements, offset = [], [], [], 0
+        # Pixels of a chunk often share a patch start: dedup its patches and
+        # run the prefix on them once.
+        shared, originals, n_originals = {}, [], 0
         for j, (row, col) in enumerate(chunk):
             top, left = plan.patch_start[row], plan.patch_start[col]
             if (top, left) not in shared:
                 first, inverse = unique_keys(self.packed.window_keys(reps, top, left, width, width))
-                shared[top, left] = self.images[reps[first], top : top + width, left : left + width], inverse
-            patches, inverse = shared[top, left]
+                patches = self.images[reps[first], top : top + width, left : left + width]
+                shared[top, left] = patches, inverse, n_originals
+                originals.append(patches)
+                n_originals += len(patches)
+            patches, inverse, first_original = shared[top, left]
             flip = patches.copy()
             flip[:, row - top, col - left] = 1 - flip[:, row - top, col - left]
-            originals.append(patches)
             flipped.append(flip)
+            original_of.append(np.arange(first_original, first_original + len(patches)))
             index[j] = offset + inverse
             placements.append((offset, len(patches), plan.change_offset[row], plan.change_offset[col]))
             offset += len(patches)
         index[len(chunk) :] = index[0]  # padding pixels repeat the first one
         self.stats.unique_patches += offset
-        total = _bucket(offset, WINDOWS_PER_CALL)
-        batch = np.zeros((2, total, width, width), np.float32)
-        batch[0, :offset] = np.concatenate(originals)
-        batch[1, :offset] = np.concatenate(flipped)
+        total, total_originals = _bucket(offset, WINDOWS_PER_CALL), _bucket(n_originals, WINDOWS_PER_CALL)
+        flipped_batch = np.zeros((total, width, width), np.float32)
+        flipped_batch[:offset] = np.concatenate(flipped)
+        originals_batch = np.zeros((total_originals, width, width), np.float32)
+        originals_batch[:n_originals] = np.concatenate(originals)
+        original_index = np.zeros(total, np.int32)  # padding rows: original 0, change dropped
+        original_index[:offset] = np.concatenate(original_of)
         change = np.asarray(
-            prefix_changes(self.params, batch[0], batch[1], self.matrix, self.arch.pool, self.n_prefix)
+            prefix_changes(
+                self.params,
+                originals_batch,
+                original_index,
+                flipped_batch,
+                self.matrix,
+                self.arch.pool,
+                self.n_prefix,
+            )
         )
         table = np.zeros((total, *span, self.channels), np.float32)
         full = plan.change_width

@@ -53,21 +53,22 @@ def last_change_matrix(params, arch: Architecture, region: int) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("pool", "n_prefix"))
-def prefix_changes(params, patches, flipped, matrix, pool: int, n_prefix: int):
+def prefix_changes(params, originals, original_of, flipped, matrix, pool: int, n_prefix: int):
     """Last-block pre-activation change (M, c, c, C) of each flipped patch.
 
-    The prefix blocks run on the patch and on its flipped copy; their pooled
-    difference is the delta of the last block's input (exactly zero on cells
-    the flipped pixel does not feed).
+    ``flipped[m]`` is ``originals[original_of[m]]`` with one pixel flipped.
+    The prefix blocks run once per original (pixels of a chunk share them)
+    and once per flipped patch; their pooled difference is the delta of the
+    last block's input (exactly zero on cells the flipped pixel does not feed).
     """
     if n_prefix:
-        _, pooled = conv_stack(params, jnp.concatenate([patches, flipped]), pool, n_prefix)
-        before, after = jnp.split(pooled[-1], 2)
-        delta = after - before
+        before = conv_stack(params, originals, pool, n_prefix)[1][-1][original_of]
+        after = conv_stack(params, flipped, pool, n_prefix)[1][-1]
     else:
-        delta = flipped - patches
+        before, after = originals[original_of], flipped
+    delta = after - before
     width = math.isqrt(matrix.shape[1] // params[f"Conv_{n_prefix}"]["kernel"].shape[-1])
-    return (delta.reshape(len(patches), -1) @ matrix).reshape(len(patches), width, width, -1)
+    return (delta.reshape(len(flipped), -1) @ matrix).reshape(len(flipped), width, width, -1)
 
 
 @partial(jax.jit, static_argnames=("pool",))
