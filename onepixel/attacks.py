@@ -19,6 +19,8 @@ from the image's label. Scoring against the exhaustive search's cube is in
 
 from __future__ import annotations
 
+import functools
+import logging.config
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,15 +29,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# ART configures logging when imported (logging.config.dictConfig closes every
-# handler that exists then, e.g. a job's log file): import it here, before a
-# job sets up its logging. It mentions that PyTorch (not needed here) is missing.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)
-    from art.attacks.evasion import PixelAttack
-    from art.estimators.classification import BlackBoxClassifierNeuralNetwork
-
 NOT_FOUND = -1
+
+
+@functools.cache
+def _art_classes():
+    """ART's ``PixelAttack`` and black-box classifier, imported on first use.
+
+    Importing ART takes seconds (it imports all of its attacks, defences and
+    SciPy's statistics), which the random and gradient attacks do not need.
+    ART configures logging when imported, and ``logging.config.dictConfig``
+    first closes every handler open then (a job's log file, opened "w", would
+    stay closed): those are kept open while it runs. ART also mentions that
+    PyTorch (not needed here) is missing.
+    """
+    clear = logging.config._clearExistingHandlers
+    logging.config._clearExistingHandlers = lambda: None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            from art.attacks.evasion import PixelAttack
+            from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+    finally:
+        logging.config._clearExistingHandlers = clear
+    return PixelAttack, BlackBoxClassifierNeuralNetwork
 
 
 @dataclass
@@ -173,6 +190,7 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> Att
         logits = np.asarray(logits_fn(jnp.asarray(binary, jnp.float32)))
         return np.asarray(jax.nn.softmax(logits, axis=-1))
 
+    PixelAttack, BlackBoxClassifierNeuralNetwork = _art_classes()
     classifier = BlackBoxClassifierNeuralNetwork(
         predict, (1, size, size), n_classes, channels_first=True, clip_values=(0, 1)
     )

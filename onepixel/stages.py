@@ -124,7 +124,7 @@ def train_model(
         clean_errors = int(((clean_margins > 0) != data.labels[: data.n_clean].astype(bool)).sum())
     clean_accuracy = 1.0 - clean_errors / data.n_clean
 
-    fields = ["epoch", "loss", "accuracy", "n_errors", "seconds"]
+    fields = ["epoch", "loss", "accuracy", "n_errors", "n_checked", "seconds"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()

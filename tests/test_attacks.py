@@ -1,5 +1,9 @@
 """Optimisation attacks against a planted truth: a net whose vulnerable pixels are known by construction."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -168,3 +172,27 @@ def test_recall_against_a_hand_built_cube(planted):
         and row["n_1-2"] == int(has.sum())
         and row["false_successes_on_invulnerable"] == 0
     )
+
+
+def test_art_is_imported_by_the_de_attack_only_and_keeps_the_log_file_open(tmp_path):
+    # A job's log is a FileHandler opened "w"; ART's import reconfigures logging.
+    script = f"""
+import logging, sys
+import numpy as np
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_attacks import Planted, planted_images, planted_params
+from onepixel import attacks
+logging.basicConfig(filename={str(tmp_path / "job.log")!r}, filemode="w", level=logging.INFO, force=True)
+images = planted_images()
+labels = np.ones(len(images), int)
+attacks.random_attack(Planted(), planted_params(), images[:2], labels[:2], budget=5, seed=0)
+attacks.gradient_attack(Planted(), planted_params(), images[:2], labels[:2], budget=5)
+logging.info("art imported before de: %s", "art" in sys.modules)
+attacks.de_attack(Planted(), planted_params(), images[:1], labels[:1], max_iter=1, seed=0)
+logging.info("after de: art imported %s", "art" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = (tmp_path / "job.log").read_text()
+    assert "art imported before de: False" in log
+    assert "after de: art imported True" in log
