@@ -195,25 +195,10 @@ def train(
         }
         result.history.append(record)
         if n_checked == n:
-            log.info(
-                "epoch %d: loss %.5f, accuracy %.5f (%d errors of %d), %.2f s",
-                epoch,
-                record["loss"],
-                record["accuracy"],
-                n_errors,
-                n,
-                record["seconds"],
-            )
+            checked = f"accuracy {record['accuracy']:.5f} ({n_errors} errors of {n})"
         else:
-            log.info(
-                "epoch %d: loss %.5f, %d error(s) in the first %d of %d images checked, %.2f s",
-                epoch,
-                record["loss"],
-                n_errors,
-                n_checked,
-                n,
-                record["seconds"],
-            )
+            checked = f"{n_errors} error(s) in the first {n_checked} of {n} images checked"
+        log.info("epoch %d: loss %.5f, %s, %.2f s", epoch, record["loss"], checked, record["seconds"])
         if n_errors == 0:
             result.reached_full_accuracy = True
             break
