@@ -205,8 +205,12 @@ def benchmark_search(args) -> None:
 
 
 TRAIN_VARIANTS = {
-    "previous": "main at 3831d52: block 1 as per-phase patch products, JAX's own gradient",
-    "workflow": "onepixel.CNN as the workflow's train job runs it: block 1 with the hand-written gradient",
+    "previous": "main at 3831d52: block 1 as per-phase patch products, JAX's own gradient, glibc defaults",
+    "glibc-defaults": "the workflow's network with glibc's malloc defaults (no keep_freed_memory)",
+    "workflow": (
+        "onepixel.CNN as the workflow's train job runs it: block 1 with the hand-written gradient, "
+        "the second conv cropped to what the pooling keeps, freed memory kept (keep_freed_memory)"
+    ),
 }
 
 
@@ -238,8 +242,8 @@ def _train_child(args) -> None:
     """Step and evaluation time of one variant for one D (the fastest of ``--rounds``); prints JSON."""
     from onepixel.logs import limit_cpu_threads
 
-    # Both variants run the workflow's XLA flags (Eigen convolutions, one thread).
-    limit_cpu_threads(args.threads, eigen_convolutions=True)
+    # All variants run the workflow's XLA flags (Eigen convolutions, one thread).
+    limit_cpu_threads(args.threads, eigen_convolutions=True, keep_memory=args.child == "workflow")
 
     from functools import partial
 
@@ -324,7 +328,7 @@ def benchmark_train(args) -> None:
         + " | step ratio | previous epoch s | workflow epoch s (not last / last) "
         + "| epoch ratio (not last / last) |"
     )
-    print("|---" * 9 + "|")
+    print("|---" * 10 + "|")
     for size in args.sizes:
         ds = build_dataset(size, args.step, config)
         n = int(len(selected_images(ds, True)))
@@ -339,10 +343,12 @@ def benchmark_train(args) -> None:
             timing[name] = (r["step"], steps * r["step"], r["eval"])
         step_p, steps_p, eval_p = timing["previous"]
         step_w, steps_w, eval_w = timing["workflow"]
+        step_g = timing["glibc-defaults"][0]
         previous = steps_p + n * eval_p
         not_last, last = steps_w + min(n, EVAL_CHUNK) * eval_w, steps_w + n * eval_w
         print(
-            f"| {size} | {n} | {1000 * step_p:.1f} | {1000 * step_w:.1f} | {step_p / step_w:.2f}x "
+            f"| {size} | {n} | {1000 * step_p:.1f} | {1000 * step_g:.1f} | {1000 * step_w:.1f} "
+            f"| {step_p / step_w:.2f}x "
             f"| {previous:.1f} | {not_last:.1f} / {last:.1f} "
             f"| {previous / not_last:.2f}x / {previous / last:.2f}x |",
             flush=True,

@@ -238,6 +238,12 @@ class Conv(nn.Module):
             # One input channel: the per-phase form beats the conv (see above);
             # with more channels XLA's convolution is faster.
             return conv_relu_pool_single_channel(x, kernel, bias, self.pool)
+        if train:
+            # Only the rows and columns the floor pooling keeps: at D = 80 the
+            # second conv then makes 36 x 36 outputs, not 37 x 37, in all three
+            # of its products (the same values: each output sees only its window).
+            rows, cols = (((n - k + 1) // self.pool * self.pool + k - 1) for n in x.shape[1:3])
+            x = x[:, :rows, :cols]
         return max_pool_floor(nn.relu(conv(x, kernel) + bias), self.pool, for_gradient=train)
 
 

@@ -105,3 +105,46 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_a_job_reuses_freed_memory_instead_of_faulting_it_in_again():
+    """keep_freed_memory: a thread that allocates and frees 75 MB over and over stops page-faulting.
+
+    XLA-CPU runs a step's buffers in such a thread; with glibc's defaults the
+    extra heap its arena needs is unmapped on free and faulted in again.
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, sys, threading\n"
+        "import numpy as np\n"
+        "from onepixel.logs import keep_freed_memory\n"
+        "if sys.argv[1] == 'keep':\n"
+        "    assert keep_freed_memory()\n"
+        "def work():\n"
+        "    for _ in range(int(sys.argv[2])):\n"
+        "        blocks = [np.empty(25 * 2**20 // 4, np.float32) for _ in range(3)]\n"
+        "        for block in blocks:\n"
+        "            block.fill(1.0)\n"
+        "        del blocks\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "thread = threading.Thread(target=work)\n"
+        "thread.start()\n"
+        "thread.join()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+    )
+    faults = {}
+    for mode in ("default", "keep"):
+        for rounds in (10, 40):
+            run = subprocess.run(
+                [sys.executable, "-c", script, mode, str(rounds)], capture_output=True, text=True, timeout=60
+            )
+            assert run.returncode == 0, run.stderr
+            faults[mode, rounds] = int(run.stdout.split()[-1])
+    more_with_defaults = faults["default", 40] - faults["default", 10]
+    more_kept = faults["keep", 40] - faults["keep", 10]
+    assert more_with_defaults > 1000, faults  # 30 more rounds fault their pages in again
+    assert more_kept < 0.05 * more_with_defaults, faults
