@@ -52,12 +52,13 @@ def keep_freed_memory() -> bool:
     """Have glibc's malloc keep freed memory for the next allocation; False where there is no glibc.
 
     XLA-CPU allocates a computation's buffers afresh on every call (tens of
-    MB per D = 80 training step). With glibc's defaults, blocks above its
-    mmap threshold are mapped and unmapped on every call and the top of the
-    heap is trimmed, so each step faults its pages in again: ~10,000 page
+    MB per D = 80 training step), in the arena of the thread that runs it.
+    With glibc's defaults the extra heap that arena needs is unmapped when
+    the step frees it, so each step faults its pages in again: ~10,000 page
     faults and ~15 % of a D = 80 step (docs/performance.md, "Training
-    speed"). Blocks up to 32 MB now come from the heap, which keeps 64 MB of
-    slack and gives memory back only above 1 GB free. Values are unchanged.
+    speed"). The 64 MB top pad (the slack a heap keeps when it shrinks) is
+    what stops it; blocks up to 32 MB also come from the heap, and memory goes
+    back to the system only above 1 GB free. Values are unchanged.
     """
     import ctypes
 

@@ -107,7 +107,6 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     assert run.returncode == 0, run.stderr
 
 
-
 @pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc only")
 def test_a_job_reuses_freed_memory_instead_of_faulting_it_in_again():
     """keep_freed_memory: a thread that allocates and frees 75 MB over and over stops page-faulting.
