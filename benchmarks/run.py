@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks, outside the package: ``python benchmarks/run.py {search,train,cost} --help``.
+"""Side-by-side benchmarks, outside the package: ``python benchmarks/run.py {search,train,de,cost} --help``.
 
 Each measurement runs in its own child process, so the peak memory printed is
 that method's alone (``ru_maxrss`` of the child: JAX runtime + data + method).
@@ -355,6 +355,147 @@ def benchmark_train(args) -> None:
         )
 
 
+# -------------------------------------------------------------------- de ---
+
+
+DE_VARIANTS = {
+    "previous": "main at 04c736c: every proposal classified, in ART's batches of 128 (a compile per length)",
+    "workflow": "onepixel.attacks.de_attack: each distinct proposal classified once, batches padded to 16",
+}
+
+
+def _previous_de_attack(model, params, images, labels, max_iter, seed):
+    """``de_attack`` of main at 04c736c: ART's black box classifies every proposal it makes."""
+    import jax
+    import jax.numpy as jnp
+
+    from onepixel import attacks
+
+    logits_fn = jax.jit(lambda x: model.apply({"params": params}, x))
+    size = images.shape[-1]
+    counter = {"queries": 0}
+
+    def predict(x):
+        binary = attacks.binarise(np.asarray(x).reshape(len(x), size, size))
+        counter["queries"] += len(binary)
+        return np.asarray(jax.nn.softmax(np.asarray(logits_fn(jnp.asarray(binary, jnp.float32))), axis=-1))
+
+    pixel_attack, black_box = attacks._art_classes()
+    classifier = black_box(predict, (1, size, size), 2, channels_first=True, clip_values=(0, 1))
+    attack = pixel_attack(classifier, th=1, es=1, max_iter=max_iter, targeted=False, verbose=False)
+    found, queries = [], []
+    for i in range(len(images)):
+        np.random.seed(seed + i)
+        counter["queries"] = 0
+        adversarial = attack.generate(images[i : i + 1, None].astype(np.float32))
+        changed = np.flatnonzero(attacks.binarise(adversarial[0, 0]).ravel() != images[i].ravel())
+        found.append(int(changed[0]) if changed.size == 1 else -1)
+        queries.append(counter["queries"])
+    return found, queries, [0] * len(images)
+
+
+def _de_child(args) -> None:
+    """One variant's DE on the prepared images (after a 2-generation warm-up); prints JSON."""
+    from onepixel.logs import limit_cpu_threads
+
+    limit_cpu_threads(1)  # as the workflow's attack job
+
+    from onepixel import attacks
+    from onepixel.checkpoint import load_params
+    from onepixel.model import CNN, Architecture
+
+    work = Path(args.work)
+    arch = Architecture(args.size)
+    model, params = CNN(arch), load_params(work / "params.msgpack", arch)
+    images = np.load(work / "images.npy")
+    labels = np.asarray(attacks.make_label_fn(model, params)(images))
+
+    def run(max_iter, chosen):
+        if args.child == "previous":
+            return _previous_de_attack(model, params, images[chosen], labels[chosen], max_iter, 0)
+        result = attacks.de_attack(model, params, images[chosen], labels[chosen], max_iter=max_iter, seed=0)
+        pixels = np.where(result.found, result.row * args.size + result.col, -1)
+        return pixels.tolist(), result.queries.tolist(), result.extra["classified"].tolist()
+
+    run(2, slice(0, 1))
+    started = time.perf_counter()
+    found, queries, classified = run(args.max_iter, slice(None))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "found": found, "queries": queries, "classified": classified}))
+
+
+def _prepare_de_images(size: int, config: dict, work: Path, args) -> str:
+    """The images the study's attack job picks for net seed 0, or evenly spaced ones; says which."""
+    import xarray as xr
+
+    from onepixel.attack_scores import select_images
+    from onepixel.checkpoint import load_params, save_params
+    from onepixel.model import Architecture
+
+    study, net = Path(args.study), f"D{size}_step{args.step}"
+    params = study / "models" / "paper" / net / "seed0" / "params.msgpack"
+    cube = study / "search" / "paper" / net / "seed0.nc"
+    dataset = study / "datasets" / f"{net}.nc"
+    if not (params.exists() and cube.exists() and dataset.exists()):
+        args.models = str(study / "models" / "paper")
+        _prepare_network(size, args.step, config, work, args)
+        images = np.load(work / "images.npy")
+        chosen = np.linspace(0, len(images) - 1, args.images).round().astype(int)
+        np.save(work / "images.npy", images[chosen])
+        return f"a net trained here for {args.train_epochs} epoch(s), {args.images} evenly spaced images"
+    settings = config["attacks"]
+    with xr.open_dataset(cube) as searched, xr.open_dataset(dataset) as ds:
+        n_adversarial = searched["n_adversarial"].values
+        positions = select_images(
+            n_adversarial, settings["vulnerable_per_net"], settings["invulnerable_per_net"], settings["seed"]
+        )
+        images = ds["images"].values[searched["image"].values[positions]]
+    save_params(load_params(params, Architecture(size)), work / "params.msgpack")
+    np.save(work / "images.npy", images.astype(np.uint8))
+    vulnerable = int((n_adversarial[positions] > 0).sum())
+    return f"the study's net seed 0, its attack job's {len(images)} images ({vulnerable} vulnerable)"
+
+
+def benchmark_de(args) -> None:
+    if args.child:
+        _de_child(args)
+        return
+    config = load_config(args.config)
+    print(
+        f"ART's one-pixel DE (max_iter {args.max_iter}) per D, angle step {args.step}, on the images a "
+        f"study's attack job picks ({args.study}) or where it has none, {args.images} evenly spaced "
+        "ones of a net trained here; one XLA thread per child, after a warm-up of 2 generations:"
+    )
+    for name, text in DE_VARIANTS.items():
+        print(f"  {name}: {text}")
+    rows = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            origin = _prepare_de_images(size, config, work, args)
+            n_images = len(np.load(work / "images.npy"))
+            timing = {}
+            for name in DE_VARIANTS:
+                cmd = [sys.executable, str(Path(__file__).resolve()), "de", "--child", name]
+                cmd += ["--size", str(size), "--work", str(work), "--max-iter", str(args.max_iter)]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
+                timing[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        previous, workflow = timing["previous"], timing["workflow"]
+        same = previous["found"] == workflow["found"] and previous["queries"] == workflow["queries"]
+        print(f"D={size}: {origin}", flush=True)
+        rows.append(
+            f"| {size} | {n_images} | {sum(workflow['queries']):,} | {sum(workflow['classified']):,} "
+            f"| {previous['seconds'] / n_images:.2f} | {workflow['seconds'] / n_images:.2f} "
+            f"| {previous['seconds'] / workflow['seconds']:.2f}x | {'yes' if same else 'NO'} |"
+        )
+    print(
+        "| D | images | queries | classified (workflow) | previous s/image | workflow s/image "
+        "| ratio | same flips and queries |"
+    )
+    print("|---" * 8 + "|")
+    print("\n".join(rows))
+
+
 # ------------------------------------------------------------------ cost ---
 
 
@@ -429,6 +570,23 @@ def main(argv=None) -> None:
     trainp.add_argument("--child", choices=list(TRAIN_VARIANTS), help=argparse.SUPPRESS)
     trainp.add_argument("--size", type=int, help=argparse.SUPPRESS)
     trainp.set_defaults(func=benchmark_train)
+    de = sub.add_parser("de", help="ART's DE attack per D: main at 04c736c against the workflow's")
+    de.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    de.add_argument("--step", type=float, default=2.0, help="angle step of the dataset the images come from")
+    de.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    de.add_argument(
+        "--study",
+        default=str(REPO / "results"),
+        help="a study's results folder: its paper net seed 0, dataset and cube per D, where they exist",
+    )
+    de.add_argument("--train-epochs", type=int, default=1, help=argparse.SUPPRESS)
+    de.add_argument("--plain-candidates", type=int, default=1, help=argparse.SUPPRESS)
+    de.add_argument("--images", type=int, default=5, help="images per D where the study has none")
+    de.add_argument("--max-iter", type=int, default=100)
+    de.add_argument("--child", choices=list(DE_VARIANTS), help=argparse.SUPPRESS)
+    de.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    de.add_argument("--work", help=argparse.SUPPRESS)
+    de.set_defaults(func=benchmark_de)
     cost = sub.add_parser("cost", help="per-stage job time of a study from its results/benchmarks/ files")
     cost.add_argument("--root", default=".", help="the workflow directory that ran the study")
     cost.set_defaults(func=study_cost)

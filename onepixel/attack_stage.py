@@ -80,6 +80,8 @@ def run_attack(
         "seconds": ("image", result.seconds.astype(np.float64)),
         "n_vulnerable": ("image", n_adversarial[positions].astype(np.int32)),
     }
+    if "classified" in result.extra:
+        data["classified"] = ("image", result.extra["classified"].astype(np.int64))
     if result.ranks is not None:
         data["first_hit_rank"] = (
             "image",
@@ -92,6 +94,10 @@ def run_attack(
         "row": ("row of the reported flip (-1: none)", "px"),
         "col": ("column of the reported flip (-1: none)", "px"),
         "queries": ("images the attack classified for this image", "1"),
+        "classified": (
+            "distinct images among the queries (each classified once, repeats answered from memory)",
+            "1",
+        ),
         "seconds": ("wall time of the attack on this image", "s"),
         "n_vulnerable": ("adversarial flips of this image in the exhaustive search (its cube)", "1"),
         "first_hit_rank": ("position of the first adversarial pixel in the gradient's order (0: none)", "1"),
@@ -122,6 +128,13 @@ def run_attack(
         size * size,
         out.attrs["exhaustive_seconds_per_image"],
     )
+    if "classified" in out:
+        log.info(
+            "%s: %d queries in all, %d distinct images among them (each classified once)",
+            method,
+            int(out["queries"].sum()),
+            int(out["classified"].sum()),
+        )
 
 
 def open_attack(path, size, step, seed, config, method):

@@ -89,12 +89,17 @@ def limit_cpu_threads(threads: int, eigen_convolutions: bool = False, keep_memor
     backend is started with the affinity narrowed to ``threads`` cores, and
     then every thread gets the full affinity back: the OS still places the
     job on whichever core is free. Has no effect on GPU computation.
-    ``keep_memory``: ``keep_freed_memory()`` as well.
+    ``keep_memory``: ``keep_freed_memory()`` as well. NumPy's OpenBLAS gets
+    ``threads`` threads too, where NumPy is not imported yet.
     """
     import os
 
     if keep_memory:
         keep_freed_memory()
+    if "numpy" not in sys.modules:
+        # NumPy's OpenBLAS would start a thread per core, which spin after every
+        # product on the cores the other jobs run on.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
     if "jax" in sys.modules:
         return
     use_compilation_cache()

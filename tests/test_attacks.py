@@ -113,6 +113,47 @@ def test_a_fixed_seed_gives_the_same_de_and_random_results(planted):
             np.testing.assert_array_equal(getattr(first, field), getattr(again, field))
 
 
+def test_de_classifies_each_distinct_proposal_once(planted):
+    """ART proposes >= 399 images per generation; binarised they are the image or one of its D^2 flips."""
+    model, params, images, labels, _ = planted
+    result = attacks.de_attack(model, params, images, labels, max_iter=5, seed=1)
+    classified = result.extra["classified"]
+    assert (classified >= 1).all() and (classified <= SIZE * SIZE + 1).all()
+    assert (classified < result.queries).all()
+
+
+def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
+    """The image itself, single flips (repeated across and within batches) and two-pixel changes."""
+    rng = np.random.default_rng(4)
+    model = Planted()
+    params = {
+        "Dense_0": {
+            "kernel": jnp.asarray(rng.normal(size=(SIZE * SIZE, 2)), jnp.float32),
+            "bias": jnp.zeros(2, jnp.float32),
+        }
+    }
+    probabilities = jax.jit(
+        lambda b: jax.nn.softmax(
+            model.apply({"params": params}, b.reshape(-1, SIZE, SIZE).astype(jnp.float32))
+        )
+    )
+    image = planted_images()[0].reshape(-1)
+    proposals = np.repeat(image[None], 60, axis=0)
+    single = rng.integers(0, SIZE * SIZE, 40)  # a few pixels, so most are repeats
+    single[::3] = single[0]
+    proposals[np.arange(40), single] ^= 1
+    for row in range(45, 60):  # 40-44: the image itself
+        proposals[row, rng.choice(SIZE * SIZE, 2, replace=False)] ^= 1
+    proposals = proposals[rng.permutation(60)]
+    queries = attacks._OneImageQueries(probabilities, image.reshape(SIZE, SIZE), chunk=16, pad_to=8)
+    for batch in np.split(proposals, [7, 47]):
+        expected = np.asarray(probabilities(batch))
+        np.testing.assert_allclose(queries(batch.reshape(-1, SIZE, SIZE)), expected, rtol=1e-6, atol=1e-7)
+    assert queries.queries == 60
+    assert queries.classified == len(set(single.tolist())) + 1 + 15
+    assert sorted(queries.known) == sorted({-1, *single.tolist()})
+
+
 def test_the_art_wrapper_binarises_and_keeps_rows_and_columns():
     """ART proposes grey values, channels first (m, 1, D, D): binarised at 0.5, the pixel stays (2, 3)."""
     assert attacks.binarise([0.0, 0.49, 0.5, 1.0]).tolist() == [0, 0, 1, 1]

@@ -95,14 +95,19 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     script = (
         "import os, sys\n"
         "from onepixel.logs import EIGEN_CONVOLUTIONS_FLAG, limit_cpu_threads\n"
-        "assert 'jax' not in sys.modules, 'importing onepixel.logs imported JAX'\n"
+        "assert 'jax' not in sys.modules and 'numpy' not in sys.modules, 'onepixel.logs imported them'\n"
         "limit_cpu_threads(1, eigen_convolutions=True)\n"
         "flags = os.environ['XLA_FLAGS']\n"
         "assert '--xla_cpu_multi_thread_eigen=false' in flags and EIGEN_CONVOLUTIONS_FLAG in flags, flags\n"
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "blas = [p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas']\n"
+        "assert blas and set(blas) == {1}, threadpool_info()\n"
         "import onepixel\n"
         "assert onepixel.CNN.__name__ == 'CNN' and callable(onepixel.flip_search)\n"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if k != "XLA_FLAGS"}
+    ours = ("XLA_FLAGS", "OPENBLAS_NUM_THREADS")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ours}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
 
