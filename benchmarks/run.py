@@ -437,12 +437,15 @@ def _prepare_de_images(size: int, config: dict, work: Path, args) -> str:
     cube = study / "search" / "paper" / net / "seed0.nc"
     dataset = study / "datasets" / f"{net}.nc"
     if not (params.exists() and cube.exists() and dataset.exists()):
-        args.models = str(study / "models" / "paper")
-        _prepare_network(size, args.step, config, work, args)
+        # No cube to pick from: the search benchmark's network (its plain sample unused).
+        network = argparse.Namespace(
+            models=str(study / "models" / "paper"), train_epochs=1, plain_candidates=1
+        )
+        _, origin = _prepare_network(size, args.step, config, work, network)
         images = np.load(work / "images.npy")
         chosen = np.linspace(0, len(images) - 1, args.images).round().astype(int)
         np.save(work / "images.npy", images[chosen])
-        return f"a net trained here for {args.train_epochs} epoch(s), {args.images} evenly spaced images"
+        return f"network {origin}, {args.images} evenly spaced images"
     settings = config["attacks"]
     with xr.open_dataset(cube) as searched, xr.open_dataset(dataset) as ds:
         n_adversarial = searched["n_adversarial"].values
@@ -579,8 +582,6 @@ def main(argv=None) -> None:
         default=str(REPO / "results"),
         help="a study's results folder: its paper net seed 0, dataset and cube per D, where they exist",
     )
-    de.add_argument("--train-epochs", type=int, default=1, help=argparse.SUPPRESS)
-    de.add_argument("--plain-candidates", type=int, default=1, help=argparse.SUPPRESS)
     de.add_argument("--images", type=int, default=5, help="images per D where the study has none")
     de.add_argument("--max-iter", type=int, default=100)
     de.add_argument("--child", choices=list(DE_VARIANTS), help=argparse.SUPPRESS)
