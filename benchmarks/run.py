@@ -206,10 +206,14 @@ def benchmark_search(args) -> None:
 
 TRAIN_VARIANTS = {
     "previous": "main at 3831d52: block 1 as per-phase patch products, JAX's own gradient, glibc defaults",
-    "glibc-defaults": "the workflow's network with glibc's malloc defaults (no keep_freed_memory)",
+    "main-3480bc0": (
+        "main at 3480bc0: block 1's phases compared one by one, the second conv's kernel gradient "
+        "by JAX (XLA transposes block 1's output for it)"
+    ),
     "workflow": (
-        "onepixel.CNN as the workflow's train job runs it: block 1 with the hand-written gradient, "
-        "the second conv cropped to what the pooling keeps, freed memory kept (keep_freed_memory)"
+        "onepixel.CNN as the workflow's train job runs it: block 1 with the hand-written gradient, its "
+        "phases compared in one reduction and its output also made channels-first for the second "
+        "conv's kernel gradient; the second conv cropped to what the pooling keeps; freed memory kept"
     ),
 }
 
@@ -238,12 +242,33 @@ def _previous_first_block(x, kernel, bias, pool):
     return nn.relu(pooled + bias)
 
 
+def _pooled_phases_3480bc0(x, kernel, bias, pool):
+    """``onepixel.model._pooled_phases`` of main at 3480bc0: the phases compared one at a time."""
+    import jax.numpy as jnp
+    from flax import linen as nn
+
+    from onepixel.model import _phase_conv
+
+    k = kernel.shape[0]
+    rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
+    pooled = winner = None
+    for phase_index in range(pool * pool):
+        phase = _phase_conv(x, kernel, rows, cols, pool, phase_index // pool, phase_index % pool)
+        if pooled is None:
+            pooled, winner = phase, jnp.zeros(phase.shape, jnp.int8)
+        else:
+            better = phase > pooled
+            winner = jnp.where(better, jnp.asarray(phase_index, jnp.int8), winner)
+            pooled = jnp.where(better, phase, pooled)
+    return nn.relu(pooled + bias), winner
+
+
 def _train_child(args) -> None:
     """Step and evaluation time of one variant for one D (the fastest of ``--rounds``); prints JSON."""
     from onepixel.logs import limit_cpu_threads
 
     # All variants run the workflow's XLA flags (Eigen convolutions, one thread).
-    limit_cpu_threads(args.threads, eigen_convolutions=True, keep_memory=args.child == "workflow")
+    limit_cpu_threads(args.threads, eigen_convolutions=True, keep_memory=args.child != "previous")
 
     from functools import partial
 
@@ -255,9 +280,17 @@ def _train_child(args) -> None:
     from onepixel.model import CNN, Architecture
     from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
 
+    # Looked up when the step is traced, so these swap the first two blocks only.
     if args.child == "previous":
-        # Looked up when the step is traced, so this swaps block 1 only.
         onepixel.model.conv_relu_pool_single_channel = _previous_first_block
+    if args.child == "main-3480bc0":
+        onepixel.model._pooled_phases = _pooled_phases_3480bc0
+    if args.child != "workflow":
+        # No channels-first copy: the second conv's kernel gradient is JAX's own.
+        onepixel.model.first_block_for_second_conv = lambda x, kernel, bias, pool: (
+            onepixel.model.conv_relu_pool_single_channel(x, kernel, bias, pool),
+            None,
+        )
     config = load_config(args.config)
     arch = Architecture.from_config(args.size, config["model"])
     model = CNN(arch)
@@ -325,10 +358,10 @@ def benchmark_train(args) -> None:
     print(
         f"| D | N (step {args.step}) | "
         + " | ".join(f"{n} step ms" for n in names)
-        + " | step ratio | previous epoch s | workflow epoch s (not last / last) "
+        + " | step ratio | step ratio to 3480bc0 | previous epoch s | workflow epoch s (not last / last) "
         + "| epoch ratio (not last / last) |"
     )
-    print("|---" * 10 + "|")
+    print("|---" * 11 + "|")
     for size in args.sizes:
         ds = build_dataset(size, args.step, config)
         n = int(len(selected_images(ds, True)))
@@ -343,12 +376,12 @@ def benchmark_train(args) -> None:
             timing[name] = (r["step"], steps * r["step"], r["eval"])
         step_p, steps_p, eval_p = timing["previous"]
         step_w, steps_w, eval_w = timing["workflow"]
-        step_g = timing["glibc-defaults"][0]
+        step_m = timing["main-3480bc0"][0]
         previous = steps_p + n * eval_p
         not_last, last = steps_w + min(n, EVAL_CHUNK) * eval_w, steps_w + n * eval_w
         print(
-            f"| {size} | {n} | {1000 * step_p:.1f} | {1000 * step_g:.1f} | {1000 * step_w:.1f} "
-            f"| {step_p / step_w:.2f}x "
+            f"| {size} | {n} | {1000 * step_p:.1f} | {1000 * step_m:.1f} | {1000 * step_w:.1f} "
+            f"| {step_p / step_w:.2f}x | {step_m / step_w:.2f}x "
             f"| {previous:.1f} | {not_last:.1f} / {last:.1f} "
             f"| {previous / not_last:.2f}x / {previous / last:.2f}x |",
             flush=True,

@@ -148,16 +148,19 @@ def _pooled_phases(
     k = kernel.shape[0]
     rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
     index_type = jnp.int8 if pool * pool < 128 else jnp.int32
-    pooled = winner = None
-    for phase_index in range(pool * pool):
-        phase = _phase_conv(x, kernel, rows, cols, pool, phase_index // pool, phase_index % pool)
-        if pooled is None:
-            pooled, winner = phase, jnp.zeros(phase.shape, index_type)
-        else:
-            # Strictly greater: a tie stays with the earlier phase, as reduce_window's gradient does.
-            better = phase > pooled
-            winner = jnp.where(better, jnp.asarray(phase_index, index_type), winner)
-            pooled = jnp.where(better, phase, pooled)
+    phases = jnp.stack(
+        [_phase_conv(x, kernel, rows, cols, pool, p // pool, p % pool) for p in range(pool * pool)]
+    )
+    ids = jax.lax.broadcasted_iota(index_type, phases.shape, 0)
+
+    def first_max(a, b):
+        (va, ia), (vb, ib) = a, b
+        take_b = (vb > va) | ((vb == va) & (ib < ia))
+        return jnp.where(take_b, vb, va), jnp.where(take_b, ib, ia)
+
+    pooled, winner = jax.lax.reduce(
+        (phases, ids), (jnp.asarray(-jnp.inf, phases.dtype), jnp.asarray(0, index_type)), first_max, (0,)
+    )
     return nn.relu(pooled + bias), winner
 
 
@@ -222,6 +225,84 @@ def _single_channel_backward(pool, residuals, grad):
 conv_relu_pool_single_channel.defvjp(_single_channel_forward, _single_channel_backward)
 
 
+def _pooled_channels_first(x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int) -> jax.Array:
+    """``_pooled_phases(...)[0].transpose(3, 1, 2, 0)`` (C, rows, cols, B), computed in that order.
+
+    The second conv's kernel gradient contracts over the batch, so XLA wants
+    block 1's output with channels outermost and the batch innermost; a
+    transpose of the (B, rows, cols, C) array strides through all of it (5 ms
+    of a 52 ms D = 80 step), while the same taps summed in this order from the
+    (tiny, 1-channel) image cost ~1 ms. Same products, sums and maxima in the
+    same order, so the values are bit for bit the transpose.
+    """
+    k = kernel.shape[0]
+    rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
+    image = x[..., 0].transpose(1, 2, 0)[None]  # (1, H, W, B): the batch innermost
+    weights = kernel[:, :, 0, :, None, None, None]  # (k, k, C, 1, 1, 1)
+    pooled = None
+    for phase_index in range(pool * pool):
+        py, px = divmod(phase_index, pool)
+        total = None
+        for dy in range(k):
+            for dx in range(k):
+                term = _strided_window(image, rows, cols, pool, py + dy, px + dx) * weights[dy, dx]
+                total = term if total is None else total + term
+        pooled = total if pooled is None else jnp.maximum(pooled, total)
+    return nn.relu(pooled + bias[:, None, None, None])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3,))
+def first_block_for_second_conv(
+    x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int
+) -> tuple[jax.Array, jax.Array]:
+    """``conv_relu_pool_single_channel`` and its output transposed to (C, rows, cols, B), for training.
+
+    The transposed copy feeds ``conv_with_channels_first_copy``'s kernel gradient.
+    """
+    return _pooled_phases(x, kernel, bias, pool)[0], _pooled_channels_first(x, kernel, bias, pool)
+
+
+def _first_block_forward(x, kernel, bias, pool):
+    out, residuals = _single_channel_forward(x, kernel, bias, pool)
+    return (out, _pooled_channels_first(x, kernel, bias, pool)), residuals
+
+
+def _first_block_backward(pool, residuals, grads):
+    grad, grad_channels_first = grads
+    # The copy's cotangent is zero in the network (its consumer returns zeros); added for correctness.
+    return _single_channel_backward(pool, residuals, grad + grad_channels_first.transpose(3, 1, 2, 0))
+
+
+first_block_for_second_conv.defvjp(_first_block_forward, _first_block_backward)
+
+
+@jax.custom_vjp
+def conv_with_channels_first_copy(x: jax.Array, x_channels_first: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``conv(x, kernel)`` whose kernel gradient reads ``x_channels_first`` (= x.transpose(3, 1, 2, 0)).
+
+    JAX's own kernel gradient is the same convolution on the transposed input
+    (batch and channels swapped), which XLA makes with a transpose.
+    """
+    return conv(x, kernel)
+
+
+def _copy_conv_forward(x, x_channels_first, kernel):
+    return conv(x, kernel), (x_channels_first, kernel)
+
+
+def _copy_conv_backward(residuals, grad):
+    x_channels_first, kernel = residuals
+    channels, rows, cols, batch = x_channels_first.shape
+    image_shape = jax.ShapeDtypeStruct((batch, rows, cols, channels), grad.dtype)
+    (grad_x,) = jax.linear_transpose(lambda image: conv(image, kernel), image_shape)(grad)
+    # sum over b, i, j of x[b, i + dy, j + dx, c] grad[b, i, j, o]: the batch is the contracted feature.
+    grad_kernel = conv(x_channels_first, grad.transpose(1, 2, 0, 3)).transpose(1, 2, 0, 3)
+    return grad_x, jnp.zeros_like(x_channels_first), grad_kernel
+
+
+conv_with_channels_first_copy.defvjp(_copy_conv_forward, _copy_conv_backward)
+
+
 class Conv(nn.Module):
     """``nn.Conv`` (VALID, same parameter names and initialisers) fused with ReLU and pooling."""
 
@@ -230,21 +311,34 @@ class Conv(nn.Module):
     pool: int
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, train: bool, x_channels_first=None, channels_first_out: bool = False
+    ) -> tuple[jax.Array, jax.Array | None]:
+        """The block's output and, in training where ``channels_first_out``, its (C, rows, cols, B) copy.
+
+        ``x_channels_first``: ``x`` transposed to (C, H, W, B), from the block before (training only).
+        """
         k = self.kernel_size
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         if train and x.shape[-1] == 1:
             # One input channel: the per-phase form beats the conv (see above);
             # with more channels XLA's convolution is faster.
-            return conv_relu_pool_single_channel(x, kernel, bias, self.pool)
-        if train:
-            # Only the rows and columns the floor pooling keeps: at D = 80 the
-            # second conv then makes 36 x 36 outputs, not 37 x 37, in all three
-            # of its products (the same values: each output sees only its window).
-            rows, cols = (((n - k + 1) // self.pool * self.pool + k - 1) for n in x.shape[1:3])
-            x = x[:, :rows, :cols]
-        return max_pool_floor(nn.relu(conv(x, kernel) + bias), self.pool, for_gradient=train)
+            if channels_first_out:
+                return first_block_for_second_conv(x, kernel, bias, self.pool)
+            return conv_relu_pool_single_channel(x, kernel, bias, self.pool), None
+        if not train:
+            return max_pool_floor(nn.relu(conv(x, kernel) + bias), self.pool, for_gradient=False), None
+        # Only the rows and columns the floor pooling keeps: at D = 80 the
+        # second conv then makes 36 x 36 outputs, not 37 x 37, in all three
+        # of its products (the same values: each output sees only its window).
+        rows, cols = (((n - k + 1) // self.pool * self.pool + k - 1) for n in x.shape[1:3])
+        x = x[:, :rows, :cols]
+        if x_channels_first is None:
+            y = conv(x, kernel)
+        else:
+            y = conv_with_channels_first_copy(x, x_channels_first[:, :rows, :cols], kernel)
+        return max_pool_floor(nn.relu(y + bias), self.pool, for_gradient=True), None
 
 
 class CNN(nn.Module):
@@ -260,8 +354,14 @@ class CNN(nn.Module):
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
         """images: (batch, D, D) in {0, 1}; returns logits (batch, n_classes)."""
         x = images.astype(jnp.float32)[..., None]
-        for channels in self.arch.conv_channels:
-            x = Conv(channels, self.arch.kernel, self.arch.pool)(x, train)
+        x_channels_first = None
+        blocks = self.arch.conv_channels
+        for index, channels in enumerate(blocks):
+            # Block 1 hands block 2 its output transposed as well (training, 1 input channel).
+            hand_on = train and index == 0 and len(blocks) > 1 and x.shape[-1] == 1
+            x, x_channels_first = Conv(channels, self.arch.kernel, self.arch.pool)(
+                x, train, x_channels_first, channels_first_out=hand_on
+            )
         x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
         x = nn.relu(nn.Dense(self.arch.dense_units)(x))

@@ -125,3 +125,43 @@ def test_single_channel_block_gradient_equals_autodiff_of_conv_relu_reduce_windo
     theirs = jax.vjp(reference, x, w, b)[1](cotangent)
     for name, a, t in zip(("image", "kernel", "bias"), ours, theirs, strict=True):
         np.testing.assert_allclose(a, t, atol=1e-4, rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize(("size", "kernel", "pool"), [(24, 3, 2), (17, 3, 2), (33, 5, 3)])
+def test_first_block_channels_first_copy_is_its_output_transposed_and_passes_gradients(size, kernel, pool):
+    # The copy for the second conv's kernel gradient: bit for bit the block's
+    # output with batch and channels swapped; a cotangent given to either
+    # output reaches the image, kernel and bias as through the block itself.
+    from onepixel.model import conv_relu_pool_single_channel, first_block_for_second_conv
+
+    key_x, key_w, key_b, key_g, key_h = jax.random.split(jax.random.key(9), 5)
+    x = (jax.random.uniform(key_x, (4, size, size, 1)) < 0.1).astype(jnp.float32)
+    w = jax.random.normal(key_w, (kernel, kernel, 1, 8))
+    b = 0.3 * jax.random.normal(key_b, (8,))
+    out, channels_first = first_block_for_second_conv(x, w, b, pool)
+    np.testing.assert_array_equal(out, conv_relu_pool_single_channel(x, w, b, pool))
+    np.testing.assert_array_equal(channels_first, out.transpose(3, 1, 2, 0))
+    g, h = jax.random.normal(key_g, out.shape), jax.random.normal(key_h, out.shape)
+    ours = jax.vjp(lambda *a: first_block_for_second_conv(*a, pool), x, w, b)[1]((g, h.transpose(3, 1, 2, 0)))
+    theirs = jax.vjp(lambda *a: conv_relu_pool_single_channel(*a, pool), x, w, b)[1](g + h)
+    for name, a, t in zip(("image", "kernel", "bias"), ours, theirs, strict=True):
+        np.testing.assert_allclose(a, t, atol=1e-5, rtol=1e-5, err_msg=name)
+
+
+def test_conv_with_channels_first_copy_has_the_convolution_gradient():
+    from onepixel.model import conv, conv_with_channels_first_copy
+
+    key_x, key_w, key_g = jax.random.split(jax.random.key(10), 3)
+    x = jax.nn.relu(jax.random.normal(key_x, (5, 12, 11, 6)))
+    w = jax.random.normal(key_w, (3, 3, 6, 4))
+    out = conv_with_channels_first_copy(x, x.transpose(3, 1, 2, 0), w)
+    np.testing.assert_array_equal(out, conv(x, w))
+    cotangent = jax.random.normal(key_g, out.shape)
+    grad_x, grad_copy, grad_w = jax.vjp(conv_with_channels_first_copy, x, x.transpose(3, 1, 2, 0), w)[1](
+        cotangent
+    )
+    want_x, want_w = jax.vjp(conv, x, w)[1](cotangent)
+    np.testing.assert_allclose(grad_x, want_x, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(grad_w, want_w, atol=1e-4, rtol=1e-5)
+    # The copy is only read for the kernel gradient; the image's gradient goes to x.
+    np.testing.assert_array_equal(grad_copy, np.zeros_like(grad_copy))
