@@ -86,3 +86,17 @@ def test_angle_grid_and_length_range(config):
     bad["length_min"] = 15
     with pytest.raises(ValueError, match="length_min"):
         length_range(16, bad)
+
+
+@pytest.mark.parametrize(("size", "step", "length_min"), [(32, 2.0, 16), (24, 4.0, 16), (24, 4.0, 8)])
+def test_closest_count_from_the_generator_map_equals_a_rebuilt_dataset(config, size, step, length_min):
+    # Table 1's closest setting (other lengths) counted from the default
+    # dataset's generators where it has them (16 > 12), rebuilt where not (8).
+    from onepixel.analysis import unique_images_of_lengths
+
+    ds = build_dataset(size, step, paper_config(config))
+    closest = paper_config(config, length_min=length_min)
+    want = build_dataset(size, step, closest).attrs["n_images"]
+    assert unique_images_of_lengths(ds, size, step, closest) == want
+    if length_min > 12:
+        assert want < ds.attrs["n_images"]
