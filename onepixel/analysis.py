@@ -98,11 +98,12 @@ def make_summary(dataset_path, search_path, key: tuple[int, float, int], config:
     from onepixel.inputs import open_dataset, open_search
 
     size, step, seed = key
-    dataset = open_dataset(dataset_path, size, step, config)
-    # Only what the summary reads: a D = 80 cube holds ~0.8 GB of margins and landings.
+    # Only what the summary reads: a D = 80 cube holds ~0.8 GB of margins and
+    # landings, its dataset the images and their one-pixel pairs.
+    dataset = open_dataset(dataset_path, size, step, config, lazy=True)
     cube = open_search(search_path, size, step, seed, config, lazy=True)
-    with cube:
-        summary = summarise_search(dataset, cube[["adversarial", "n_adversarial"]].load())
+    with dataset, cube:
+        summary = summarise_search(dataset, cube)
     summary.attrs.update(provenance_attrs(config, search_settings(config, size)))
     write_netcdf(summary, out_path, SUMMARY_KIND)
 

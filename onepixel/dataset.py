@@ -201,8 +201,8 @@ def write_dataset(ds: xr.Dataset, path) -> None:
     write_netcdf(ds, path, DATASET_KIND)
 
 
-def read_dataset(path) -> xr.Dataset:
-    return read_netcdf(path, DATASET_KIND, DATASET_VARIABLES)
+def read_dataset(path, lazy: bool = False) -> xr.Dataset:
+    return read_netcdf(path, DATASET_KIND, DATASET_VARIABLES, lazy=lazy)
 
 
 def selected_images(ds: xr.Dataset, exclude_ambiguous: bool) -> np.ndarray:

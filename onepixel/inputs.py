@@ -32,9 +32,12 @@ def net_search_settings(config: dict, size: int, role: str = "net") -> dict:
     return {**net_training_settings(config, size, role), "search": dict(config["search"])}
 
 
-def open_dataset(path, size: int, step: float, config: dict):
-    """A dataset file, refused unless it is the one of (D, step) under the config's settings."""
-    ds = read_dataset(path)
+def open_dataset(path, size: int, step: float, config: dict, lazy: bool = False):
+    """A dataset file, refused unless it is the one of (D, step) under the config's settings.
+
+    ``lazy``: its data read when indexed, see ``io.read_netcdf``.
+    """
+    ds = read_dataset(path, lazy=lazy)
     check_identity(
         path, "dataset", ds.attrs, dict(size=size, angle_step=step), dataset_settings(config, size)
     )
