@@ -141,16 +141,13 @@ def _phase_conv(
     return total
 
 
-def _pooled_phases(
-    x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int
-) -> tuple[jax.Array, jax.Array]:
-    """relu(max over the pool x pool phases + bias) and the winning phase (first maximum in window order)."""
-    k = kernel.shape[0]
-    rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
-    index_type = jnp.int8 if pool * pool < 128 else jnp.int32
-    phases = jnp.stack(
-        [_phase_conv(x, kernel, rows, cols, pool, p // pool, p % pool) for p in range(pool * pool)]
-    )
+def _first_maximum(phases: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The maximum over the leading axis and the index of its first occurrence, in one reduction.
+
+    One variadic reduction: XLA materialises its result, where a chain of
+    ``jnp.where`` comparisons was recomputed inside each of its consumers.
+    """
+    index_type = jnp.int8 if phases.shape[0] < 128 else jnp.int32
     ids = jax.lax.broadcasted_iota(index_type, phases.shape, 0)
 
     def first_max(a, b):
@@ -158,9 +155,20 @@ def _pooled_phases(
         take_b = (vb > va) | ((vb == va) & (ib < ia))
         return jnp.where(take_b, vb, va), jnp.where(take_b, ib, ia)
 
-    pooled, winner = jax.lax.reduce(
-        (phases, ids), (jnp.asarray(-jnp.inf, phases.dtype), jnp.asarray(0, index_type)), first_max, (0,)
+    start = (jnp.asarray(-jnp.inf, phases.dtype), jnp.asarray(0, index_type))
+    return jax.lax.reduce((phases, ids), start, first_max, (0,))
+
+
+def _pooled_phases(
+    x: jax.Array, kernel: jax.Array, bias: jax.Array, pool: int
+) -> tuple[jax.Array, jax.Array]:
+    """relu(max over the pool x pool phases + bias) and the winning phase (first maximum in window order)."""
+    k = kernel.shape[0]
+    rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
+    phases = jnp.stack(
+        [_phase_conv(x, kernel, rows, cols, pool, p // pool, p % pool) for p in range(pool * pool)]
     )
+    pooled, winner = _first_maximum(phases)
     return nn.relu(pooled + bias), winner
 
 
