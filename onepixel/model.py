@@ -9,7 +9,7 @@ sigmoids saturate to 1.0 and make false ties.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import partial, reduce
 
 import flax.linen as nn
 import jax
@@ -246,16 +246,9 @@ def _pooled_channels_first(x: jax.Array, kernel: jax.Array, bias: jax.Array, poo
     k = kernel.shape[0]
     rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
     image = x[..., 0].transpose(1, 2, 0)[None]  # (1, H, W, B): the batch innermost
-    weights = kernel[:, :, 0, :, None, None, None]  # (k, k, C, 1, 1, 1)
-    pooled = None
-    for phase_index in range(pool * pool):
-        py, px = divmod(phase_index, pool)
-        total = None
-        for dy in range(k):
-            for dx in range(k):
-                term = _strided_window(image, rows, cols, pool, py + dy, px + dx) * weights[dy, dx]
-                total = term if total is None else total + term
-        pooled = total if pooled is None else jnp.maximum(pooled, total)
+    weights = kernel[..., None, None, None]  # a tap's weights kernel[dy, dx, 0] as (C, 1, 1, 1)
+    phases = (_phase_conv(image, weights, rows, cols, pool, p // pool, p % pool) for p in range(pool * pool))
+    pooled = reduce(jnp.maximum, phases)
     return nn.relu(pooled + bias[:, None, None, None])
 
 
@@ -366,7 +359,7 @@ class CNN(nn.Module):
         blocks = self.arch.conv_channels
         for index, channels in enumerate(blocks):
             # Block 1 hands block 2 its output transposed as well (training, 1 input channel).
-            hand_on = train and index == 0 and len(blocks) > 1 and x.shape[-1] == 1
+            hand_on = train and index == 0 and len(blocks) > 1
             x, x_channels_first = Conv(channels, self.arch.kernel, self.arch.pool)(
                 x, train, x_channels_first, channels_first_out=hand_on
             )
