@@ -121,6 +121,10 @@ def test_multi_class_cnn_fast_path_agrees_with_plain_on_every_candidate(arch, n_
     [
         (dict(images=np.zeros((2, 4))), r"images: expected a numpy array \(N, H, W\)"),
         (dict(images=np.full((2, 4, 4), 2)), r"images: values must be 0 or 1"),
+        (dict(images=np.full((2, 4, 4), 2, np.uint8)), r"images: values must be 0 or 1"),
+        (dict(images=np.full((2, 4, 4), -1, np.int8)), r"images: values must be 0 or 1"),
+        (dict(images=np.full((2, 4, 4), 0.5)), r"images: values must be 0 or 1"),
+        (dict(images=np.full((2, 4, 4), np.nan)), r"images: values must be 0 or 1"),
         (dict(images=np.zeros((2, 5, 5))), r"images: shape \(5, 5\) but the CNN expects 4x4"),
         (dict(labels=np.array([0])), r"labels: expected 2 integer class indices"),
         (dict(labels=np.array([0.5, 1.0])), r"labels: expected 2 integer class indices"),
@@ -139,6 +143,17 @@ def test_every_bad_argument_is_one_value_error(kwargs, message):
     call.update(kwargs)
     with pytest.raises(ValueError, match=message):
         flip_search(call.pop("model"), call.pop("params"), call.pop("images"), call.pop("labels"), **call)
+
+
+@pytest.mark.parametrize(
+    "images",
+    [np.ones((2, 4, 4), bool), np.ones((2, 4, 4), np.int64), np.ones((2, 4, 4), np.float32)],
+)
+def test_binary_images_of_any_dtype_are_searched(images):
+    arch = Architecture(4, conv_channels=(2,), kernel=3, pool=1, dense_units=4)
+    params = CNN(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4)))["params"]
+    cube = flip_search(CNN(arch), params, images)
+    assert cube.attrs["n_candidates"] == 32
 
 
 @pytest.mark.parametrize(
