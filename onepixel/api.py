@@ -18,18 +18,11 @@ import flax.linen as nn
 import numpy as np
 import xarray as xr
 
+from onepixel.cube import flip_cube, landing_array, read_search
 from onepixel.dataset import one_flip_pairs
 from onepixel.model import CNN, Architecture
 from onepixel.provenance import git_commit, package_versions
-from onepixel.search import (
-    base_logits,
-    flip_cube,
-    label_margin,
-    landing_array,
-    plain_label_search,
-    read_search,
-    recheck_labels,
-)
+from onepixel.search import base_logits, label_margin, plain_label_search, recheck_labels
 
 log = logging.getLogger(__name__)
 

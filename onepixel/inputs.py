@@ -9,12 +9,11 @@ which of its nets: ``net`` (the variant's network, searched and tabled),
 
 from __future__ import annotations
 
-from onepixel.checkpoint import load_summary, read_checkpoint, restore_params
+from onepixel.architecture import Architecture
+from onepixel.cube import read_search
 from onepixel.dataset import read_dataset
 from onepixel.io import ResultFileError, rebuild_hint
-from onepixel.model import Architecture
 from onepixel.provenance import check_identity
-from onepixel.search import read_search
 from onepixel.settings import dataset_settings, round_settings, search_settings, training_settings
 from onepixel.variants import config_variant
 
@@ -64,6 +63,8 @@ def open_summary(path, size: int, step: float, seed: int, config: dict):
 
 def open_training_summary(path, size: int, step: float, seed: int, config: dict, role: str = "net") -> dict:
     """A training summary (JSON)."""
+    from onepixel.checkpoint import load_summary  # JAX and Flax: not for the jobs that only read cubes
+
     summary = load_summary(path)
     expected = net_identity(size, step, seed, config, role)
     settings = net_training_settings(config, size, role)
@@ -73,6 +74,8 @@ def open_training_summary(path, size: int, step: float, seed: int, config: dict,
 
 def load_model(summary_path, params_path, size: int, step: float, seed: int, config: dict, role: str = "net"):
     """Load a checkpoint and its summary, refusing any of another net or settings."""
+    from onepixel.checkpoint import read_checkpoint, restore_params
+
     summary = open_training_summary(summary_path, size, step, seed, config, role)
     arch = Architecture.from_config(size, config["model"])
     if summary["architecture"] != arch.to_dict():

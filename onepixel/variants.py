@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from onepixel.model import Architecture
+from onepixel.architecture import Architecture
 
 DEFAULT_VARIANTS = {"paper": {}}
 REFERENCE_VARIANT = "paper"

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from onepixel.analysis import adversarial_rate_rows, make_summary, on_manifold_rows, summarise_search
+from onepixel.cube import dataset_landing, flip_cube, write_search
 from onepixel.dataset import build_dataset, selected_images, write_dataset
 from onepixel.inputs import open_summary
 from onepixel.provenance import provenance_attrs
-from onepixel.search import dataset_landing, flip_cube, write_search
 from onepixel.settings import search_settings
 
 

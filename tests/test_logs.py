@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +111,25 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     env = {k: v for k, v in __import__("os").environ.items() if k not in ours}
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_summary_and_table_jobs_never_start_jax():
+    """Their scripts pass uses_jax=False to limit_cpu_threads; nothing they import imports JAX."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from onepixel.logs import limit_cpu_threads\n"
+        "limit_cpu_threads(1, uses_jax=False)\n"
+        "import onepixel.analysis, onepixel.comparison, onepixel.inputs, onepixel.variants\n"
+        "assert 'jax' not in sys.modules, 'JAX imported'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    scripts = Path(__file__).parents[1] / "workflow" / "scripts"
+    for name in ("summarise_search", "tables"):
+        assert "limit_cpu_threads(snakemake.threads, uses_jax=False)" in (scripts / f"{name}.py").read_text()
 
 
 @pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc only")

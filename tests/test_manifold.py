@@ -3,8 +3,8 @@
 import numpy as np
 import xarray as xr
 
+from onepixel.cube import dataset_landing, flip_cube
 from onepixel.dataset import build_dataset, one_flip_pairs
-from onepixel.search import dataset_landing, flip_cube
 
 
 def brute_force_pairs(images):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from onepixel.search import read_search
+from onepixel.cube import read_search
 
 from .conftest import REPO, copy_workflow, snakemake
 

@@ -46,7 +46,7 @@ def test_whole_odd_size_set_matches_flip_by_hand(config):
 
 def test_cube_adversarial_is_misclassified_and_off_the_manifold(trained_d16):
     from onepixel import CNN, flip_search
-    from onepixel.search import dataset_landing
+    from onepixel.cube import dataset_landing
 
     ds, chosen, arch, result = trained_d16
     images, labels = ds["images"].values[chosen], ds["label"].values[chosen]

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from onepixel.checkpoint import read_checkpoint
-from onepixel.search import read_search
+from onepixel.cube import read_search
 
 from .conftest import REPO, copy_workflow, snakemake
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from onepixel.analysis import read_summary
+from onepixel.cube import read_search
 from onepixel.dataset import read_dataset
-from onepixel.search import read_search
 
 from .conftest import REPO, copy_workflow, snakemake
 

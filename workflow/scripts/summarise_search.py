@@ -5,7 +5,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
 from onepixel.logs import limit_cpu_threads  # noqa: E402
 
-limit_cpu_threads(snakemake.threads)
+limit_cpu_threads(snakemake.threads, uses_jax=False)
 
 from onepixel.analysis import make_summary  # noqa: E402
 from onepixel.logs import run_stage  # noqa: E402
