@@ -176,10 +176,10 @@ def base_logits(apply, params, images: np.ndarray) -> np.ndarray:
     from onepixel.train import apply_in_chunks
 
     fn = jax.jit(apply)
-    return apply_in_chunks(lambda batch: fn(params, batch), images.astype(np.float32)).astype(np.float32)
+    return apply_in_chunks(lambda batch: fn(params, batch), images).astype(np.float32)
 
 
 def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
     from onepixel.train import full_set_margins, make_margin_fn
 
-    return full_set_margins(make_margin_fn(arch), params, images.astype(np.float32))
+    return full_set_margins(make_margin_fn(arch), params, images)

@@ -78,7 +78,7 @@ def soft_labels(arch: Architecture, params, images: np.ndarray, temperature: flo
     model = CNN(arch)
     logits = jax.jit(lambda batch: model.apply({"params": params}, batch))
     probabilities = lambda batch: jax.nn.sigmoid(logits(batch) / temperature)  # noqa: E731
-    return apply_in_chunks(probabilities, images.astype(np.float32)).astype(np.float32)
+    return apply_in_chunks(probabilities, images).astype(np.float32)
 
 
 def make_margin_fn(arch: Architecture):
@@ -92,11 +92,11 @@ def make_margin_fn(arch: Architecture):
 
 
 def apply_in_chunks(fn, images: np.ndarray, chunk: int = EVAL_CHUNK) -> np.ndarray:
-    """``fn`` over all images in fixed-size chunks, the tail zero-padded (one compile)."""
+    """``fn`` over all images in fixed-size float32 chunks, the tail zero-padded (one compile)."""
     out = []
     for start in range(0, len(images), chunk):
         part = images[start : start + chunk]
-        padded = np.zeros((chunk, *images.shape[1:]), images.dtype)
+        padded = np.zeros((chunk, *images.shape[1:]), np.float32)
         padded[: len(part)] = part
         out.append(np.asarray(fn(padded))[: len(part)])
     return np.concatenate(out)
@@ -157,7 +157,9 @@ def train(
         tx=make_optimizer(training_cfg),
     )
     margin_fn = make_margin_fn(arch)
-    images_f = images.astype(np.float32)
+    # Batches are made float32 as they are taken: a float32 copy of a D = 80
+    # step 0.5 set is 290 MB of fresh pages (3 s on a VM that hands freed memory back).
+    images = np.asarray(images)
     labels = labels.astype(np.int32)
     if targets is None:
         targets = label_targets(labels, arch.n_classes, training_cfg.get("label_smoothing", 0.0))
@@ -175,14 +177,14 @@ def train(
             idx = order[start : start + batch]
             state, loss = train_step(
                 state,
-                images_f[idx],
+                images[idx].astype(np.float32),
                 targets[idx],
                 jax.random.fold_in(epoch_dropout, step),
                 temperature=float(temperature),
             )
             losses.append(loss)
         last = epoch == training_cfg["max_epochs"]  # a net that stops short gets its exact count
-        wrong, n_checked = misclassified(margin_fn, state.params, images_f, labels, wrong, complete=last)
+        wrong, n_checked = misclassified(margin_fn, state.params, images, labels, wrong, complete=last)
         n_errors = int(wrong.size)
         record = {
             "epoch": epoch,
