@@ -33,7 +33,7 @@ DATASET_VARIABLES = (
 ZOBRIST_SEED = 20180927
 
 
-def one_flip_pairs(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, ...]:
+def one_flip_pairs(images: np.ndarray) -> tuple[np.ndarray, ...]:
     """Every (image, row, col) whose flip yields another image of the set, and that image.
 
     Returns ``(source, row, col, target)`` int32 arrays over all such directed
@@ -44,29 +44,32 @@ def one_flip_pairs(images: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, ..
     n, height, width = images.shape
     flat = images.reshape(n, -1)
     words = np.random.default_rng(ZOBRIST_SEED).integers(0, 2**63, size=height * width, dtype=np.uint64)
+    # Set pixels, image by image: a line image has ~L of its D * D pixels set.
+    superset, pixel = np.nonzero(flat)
+    counts = np.bincount(superset, minlength=n)
     keys = np.zeros(n, np.uint64)
-    for start in range(0, n, chunk):
-        part = flat[start : start + chunk]
-        keys[start : start + chunk] = np.bitwise_xor.reduce(np.where(part, words, np.uint64(0)), axis=1)
+    if pixel.size:
+        starts = (np.cumsum(counts) - counts)[counts > 0]
+        keys[counts > 0] = np.bitwise_xor.reduceat(words[pixel], starts)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
+    # Two images one flip apart differ in one pixel, set in the larger one: so
+    # clearing each set pixel of every image finds every pair, once, with ~L
+    # lookups per image instead of D * D (D = 80 step 0.5: 0.7 M, not 72.5 M).
+    cleared = keys[superset] ^ words[pixel]
+    pos = np.searchsorted(sorted_keys, cleared).clip(max=n - 1)
     found = []
-    for start in range(0, n, chunk):
-        flipped = keys[start : start + chunk, None] ^ words[None, :]
-        pos = np.searchsorted(sorted_keys, flipped).clip(max=n - 1)
-        src, pixel = np.nonzero(sorted_keys[pos] == flipped)
-        src = src + start
+    for hit in np.flatnonzero(sorted_keys[pos] == cleared).tolist():
+        s, p = int(superset[hit]), int(pixel[hit])
+        subset_image = flat[s].copy()
+        subset_image[p] = False
         # Every image with the same key (hash collisions are possible in principle).
-        for s, p in zip(src.tolist(), pixel.tolist(), strict=True):
-            first = pos[s - start, p]
-            candidate = first
-            while candidate < n and sorted_keys[candidate] == sorted_keys[first]:
-                target = int(order[candidate])
-                flipped_image = flat[s].copy()
-                flipped_image[p] = ~flipped_image[p]
-                if np.array_equal(flat[target], flipped_image):
-                    found.append((s, p, target))
-                candidate += 1
+        candidate = pos[hit]
+        while candidate < n and sorted_keys[candidate] == cleared[hit]:
+            target = int(order[candidate])
+            if np.array_equal(flat[target], subset_image):
+                found += [(s, p, target), (target, p, s)]
+            candidate += 1
     pairs = np.array(sorted(found), np.int64).reshape(-1, 3)
     source, pixel, target = pairs.T
     return (
