@@ -19,7 +19,7 @@ __all__ = ["CNN", "Architecture", "Network", "flip_search", "load_network", "ope
 # because the workflow's jobs set XLA's threads and flags before JAX starts.
 _EXPORTS = {
     "CNN": "onepixel.model",
-    "Architecture": "onepixel.model",
+    "Architecture": "onepixel.architecture",
     "Network": "onepixel.api",
     "flip_search": "onepixel.api",
     "load_network": "onepixel.api",
