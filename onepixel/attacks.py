@@ -83,14 +83,21 @@ def binarise(x) -> np.ndarray:
     return (np.asarray(x) >= 0.5).astype(np.uint8)
 
 
+# The attacks' jitted functions take the weights as an argument: closed over,
+# they would be constants of the compiled code (5-10 MB at D = 80), so every
+# net compiled its own and wrote it, zlib-compressed, to JAX's persistent cache
+# (~0.5 s each), where no other net could use it. As arguments, the nets of one
+# D share one compile per batch shape.
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _predicted_labels(model, params, images):
+    return jnp.argmax(model.apply({"params": params}, images.astype(jnp.float32)), axis=-1)
+
+
 def make_label_fn(model, params):
     """Jitted images (n, D, D) in {0, 1} -> predicted class (n,)."""
-
-    @jax.jit
-    def predict(images):
-        return jnp.argmax(model.apply({"params": params}, images.astype(jnp.float32)), axis=-1)
-
-    return predict
+    return functools.partial(_predicted_labels, model, jax.device_put(params))
 
 
 def _flipped(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -132,16 +139,19 @@ def random_attack(model, params, images, labels, *, budget: int, seed: int, chun
     return result
 
 
-def margin_gradients(model, params, images, labels) -> np.ndarray:
-    """d(label logit - best other logit) / d(pixel) of every image, (n, D, D)."""
-
+@functools.partial(jax.jit, static_argnums=0)
+def _margin_gradients(model, params, images, labels):
     def margin(image, label):
         logits = model.apply({"params": params}, image[None].astype(jnp.float32))[0]
         others = jnp.where(jnp.arange(logits.shape[-1]) == label, -jnp.inf, logits)
         return logits[label] - others.max()
 
-    grad = jax.jit(jax.vmap(jax.grad(margin), in_axes=(0, 0)))
-    return np.asarray(grad(jnp.asarray(images, jnp.float32), jnp.asarray(labels)))
+    return jax.vmap(jax.grad(margin), in_axes=(0, 0))(images, labels)
+
+
+def margin_gradients(model, params, images, labels) -> np.ndarray:
+    """d(label logit - best other logit) / d(pixel) of every image, (n, D, D)."""
+    return np.asarray(_margin_gradients(model, params, jnp.asarray(images, jnp.float32), jnp.asarray(labels)))
 
 
 def gradient_ranks(model, params, images, labels) -> np.ndarray:
@@ -230,6 +240,12 @@ class _OneImageQueries:
         return np.concatenate(parts)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _probabilities(model, size, params, binary):
+    """Class probabilities of flat (m, D * D) binary images."""
+    return jax.nn.softmax(model.apply({"params": params}, binary.reshape(-1, size, size).astype(jnp.float32)))
+
+
 def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> AttackResult:
     """Su et al.'s one-pixel differential evolution, ART's ``PixelAttack`` (th = 1, es = 1), untargeted.
 
@@ -244,12 +260,7 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> Att
     predict_labels = make_label_fn(model, params)
     n, size = len(images), images.shape[-1]
 
-    @jax.jit
-    def probabilities_fn(binary):
-        return jax.nn.softmax(
-            model.apply({"params": params}, binary.reshape(-1, size, size).astype(jnp.float32))
-        )
-
+    probabilities_fn = functools.partial(_probabilities, model, size, jax.device_put(params))
     n_classes = int(np.asarray(probabilities_fn(np.zeros((16, size * size), np.uint8))).shape[-1])
     current = {}
 

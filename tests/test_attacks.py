@@ -113,6 +113,23 @@ def test_a_fixed_seed_gives_the_same_de_and_random_results(planted):
             np.testing.assert_array_equal(getattr(first, field), getattr(again, field))
 
 
+def test_nets_of_one_size_share_the_attacks_compiles(planted):
+    """The weights are an argument of the compiled functions, not constants: a second net
+    (other weights, same shapes) reuses every compile of the first and gets its own answers."""
+    model, params, images, labels, _ = planted
+    other = jax.tree_util.tree_map(lambda w: -w, params)
+    compiled = (attacks._predicted_labels, attacks._margin_gradients, attacks._probabilities)
+    for weights in (params, other):
+        attacks.random_attack(model, weights, images[:4], labels[:4], budget=8, seed=0)
+        attacks.gradient_attack(model, weights, images[:4], labels[:4], budget=8)
+        attacks.de_attack(model, weights, images[:2], labels[:2], max_iter=1, seed=0)
+        if weights is params:
+            sizes = [fn._cache_size() for fn in compiled]
+    assert [fn._cache_size() for fn in compiled] == sizes
+    flipped = np.asarray(attacks.make_label_fn(model, other)(images))
+    np.testing.assert_array_equal(flipped, 1 - np.asarray(attacks.make_label_fn(model, params)(images)))
+
+
 def test_de_classifies_each_distinct_proposal_once(planted):
     """ART proposes >= 399 images per generation; binarised they are the image or one of its D^2 flips."""
     model, params, images, labels, _ = planted
