@@ -257,10 +257,10 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> Att
     """
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"de_attack: max_iter={max_iter!r}; use a whole number >= 1")
+    params = jax.device_put(params)  # once, for both functions
     predict_labels = make_label_fn(model, params)
     n, size = len(images), images.shape[-1]
-
-    probabilities_fn = functools.partial(_probabilities, model, size, jax.device_put(params))
+    probabilities_fn = functools.partial(_probabilities, model, size, params)
     n_classes = int(np.asarray(probabilities_fn(np.zeros((16, size * size), np.uint8))).shape[-1])
     current = {}
 

@@ -119,13 +119,15 @@ def test_nets_of_one_size_share_the_attacks_compiles(planted):
     model, params, images, labels, _ = planted
     other = jax.tree_util.tree_map(lambda w: -w, params)
     compiled = (attacks._predicted_labels, attacks._margin_gradients, attacks._probabilities)
-    for weights in (params, other):
+
+    def attack_with(weights):
         attacks.random_attack(model, weights, images[:4], labels[:4], budget=8, seed=0)
         attacks.gradient_attack(model, weights, images[:4], labels[:4], budget=8)
         attacks.de_attack(model, weights, images[:2], labels[:2], max_iter=1, seed=0)
-        if weights is params:
-            sizes = [fn._cache_size() for fn in compiled]
-    assert [fn._cache_size() for fn in compiled] == sizes
+        return [fn._cache_size() for fn in compiled]
+
+    sizes = attack_with(params)
+    assert attack_with(other) == sizes
     flipped = np.asarray(attacks.make_label_fn(model, other)(images))
     np.testing.assert_array_equal(flipped, 1 - np.asarray(attacks.make_label_fn(model, params)(images)))
 
