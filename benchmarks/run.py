@@ -355,13 +355,11 @@ def benchmark_train(args) -> None:
         flush=True,
     )
     names = list(TRAIN_VARIANTS)
-    print(
-        f"| D | N (step {args.step}) | "
-        + " | ".join(f"{n} step ms" for n in names)
-        + " | step ratio | step ratio to 3480bc0 | previous epoch s | workflow epoch s (not last / last) "
-        + "| epoch ratio (not last / last) |"
-    )
-    print("|---" * 11 + "|")
+    columns = ["D", f"N (step {args.step})", *(f"{n} step ms" for n in names), "step ratio"]
+    columns += ["step ratio to 3480bc0", "previous epoch s", "workflow epoch s (not last / last)"]
+    columns += ["epoch ratio (not last / last)"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
     for size in args.sizes:
         ds = build_dataset(size, args.step, config)
         n = int(len(selected_images(ds, True)))
