@@ -40,6 +40,15 @@ def test_default_config_plans_the_paper_study(plan_dir):
     assert counts["attack"] == 75 * 3 and counts["attack_tables"] == 1
 
 
+def test_paper_config_plans_the_paper_study_without_attacks(plan_dir):
+    run = snakemake(plan_dir, "-n", "--cores", "2", "--configfile", "config/paper.yaml")
+    assert run.returncode == 0, run.stderr
+    counts = job_counts(run.stdout)
+    assert counts["train_model"] == counts["flip_search"] == counts["summarise_search"] == 75
+    assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
+    assert "attack" not in counts and "attack_tables" not in counts
+
+
 def test_defences_config_plans_every_variant(plan_dir):
     run = snakemake(plan_dir, "-n", "--cores", "2", "--configfile", "config/defences.yaml")
     assert run.returncode == 0, run.stderr
