@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from onepixel.model import Architecture
+from onepixel.architecture import Architecture  # not onepixel.model: no JAX for jobs that only read
 from onepixel.variants import fill_defaults, merge_overrides
 
 # Package data (pyproject.toml), so a non-editable install finds it; the

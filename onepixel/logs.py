@@ -195,7 +195,10 @@ def run_stage(log_path, stage, *args, outputs=(), **kwargs) -> None:
 
     logger = setup_logging(log_path)
     remove_stale_temporaries(outputs, logger)
-    log_device(logger)
+    # Only a job that loaded JAX has a device to report; importing it here would
+    # cost the reading jobs (summaries, tables) a second of JAX and Flax each.
+    if "jax" in sys.modules:
+        log_device(logger)
     try:
         stage(*args, **kwargs)
     except (ResultFileError, ConfigError) as error:

@@ -113,20 +113,24 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     assert run.returncode == 0, run.stderr
 
 
-def test_the_summary_and_table_jobs_never_start_jax():
-    """Their scripts pass uses_jax=False to limit_cpu_threads; nothing they import imports JAX."""
+def test_the_summary_and_table_jobs_never_start_jax(tmp_path):
+    """Their scripts pass uses_jax=False to limit_cpu_threads; their imports and run_stage load no JAX."""
     import subprocess
     import sys
 
+    log = tmp_path / "stage.log"
     script = (
         "import sys\n"
-        "from onepixel.logs import limit_cpu_threads\n"
+        "from onepixel.logs import limit_cpu_threads, run_stage\n"
         "limit_cpu_threads(1, uses_jax=False)\n"
-        "import onepixel.analysis, onepixel.comparison, onepixel.inputs, onepixel.variants\n"
-        "assert 'jax' not in sys.modules, 'JAX imported'\n"
+        "import onepixel.analysis, onepixel.comparison, onepixel.config, onepixel.inputs, onepixel.variants\n"
+        "run_stage(sys.argv[1], lambda: None)\n"
+        "assert 'jax' not in sys.modules and 'flax' not in sys.modules, 'JAX imported'\n"
     )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-c", script, str(log)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+    assert "JAX" not in log.read_text()
     scripts = Path(__file__).parents[1] / "workflow" / "scripts"
     for name in ("summarise_search", "tables"):
         assert "limit_cpu_threads(snakemake.threads, uses_jax=False)" in (scripts / f"{name}.py").read_text()
