@@ -147,6 +147,10 @@ def setup_logging(log_path=None) -> logging.Logger:
 
 
 def log_device(logger: logging.Logger) -> None:
+    """Log JAX's devices, in a job that has loaded JAX; the reading jobs (summaries, tables) have none."""
+    # Importing JAX here would cost each of those jobs a second of JAX and Flax.
+    if "jax" not in sys.modules:
+        return
     import os
 
     import jax
@@ -195,10 +199,7 @@ def run_stage(log_path, stage, *args, outputs=(), **kwargs) -> None:
 
     logger = setup_logging(log_path)
     remove_stale_temporaries(outputs, logger)
-    # Only a job that loaded JAX has a device to report; importing it here would
-    # cost the reading jobs (summaries, tables) a second of JAX and Flax each.
-    if "jax" in sys.modules:
-        log_device(logger)
+    log_device(logger)
     try:
         stage(*args, **kwargs)
     except (ResultFileError, ConfigError) as error:
