@@ -103,7 +103,16 @@ def make_summary(dataset_path, search_path, key: tuple[int, float, int], config:
     dataset = open_dataset(dataset_path, size, step, config, lazy=True)
     cube = open_search(search_path, size, step, seed, config, lazy=True)
     with dataset, cube:
-        summary = summarise_search(dataset, cube)
+        write_summary(dataset, cube, size, config, out_path)
+
+
+def write_summary(dataset: xr.Dataset, cube: xr.Dataset, size: int, config: dict, out_path) -> None:
+    """One net's summary, with the provenance of its search (what it depends on), written to ``out_path``.
+
+    The workflow's search job calls this with the cube still in memory
+    (``onepixel.stages.run_search``); ``make_summary`` with a stored one.
+    """
+    summary = summarise_search(dataset, cube)
     summary.attrs.update(provenance_attrs(config, search_settings(config, size)))
     write_netcdf(summary, out_path, SUMMARY_KIND)
 

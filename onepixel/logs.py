@@ -93,8 +93,8 @@ def limit_cpu_threads(
     job on whichever core is free. Has no effect on GPU computation.
     ``keep_memory``: ``keep_freed_memory()`` as well. NumPy's OpenBLAS gets
     ``threads`` threads too, where NumPy is not imported yet. ``uses_jax=False``:
-    a job that never imports JAX (summaries, tables) does not start its
-    backend here (0.7 s of a 1.8 s summary job).
+    a job that never imports JAX (tables) does not start its
+    backend here (0.7 s of what was a 1.8 s summary job).
     """
     import os
 

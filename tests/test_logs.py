@@ -113,8 +113,8 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     assert run.returncode == 0, run.stderr
 
 
-def test_the_summary_and_table_jobs_never_start_jax(tmp_path):
-    """Their scripts pass uses_jax=False to limit_cpu_threads; their imports and run_stage load no JAX."""
+def test_the_table_jobs_never_start_jax(tmp_path):
+    """Its script passes uses_jax=False to limit_cpu_threads; its imports and run_stage load no JAX."""
     import subprocess
     import sys
 
@@ -132,8 +132,7 @@ def test_the_summary_and_table_jobs_never_start_jax(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "JAX" not in log.read_text()
     scripts = Path(__file__).parents[1] / "workflow" / "scripts"
-    for name in ("summarise_search", "tables"):
-        assert "limit_cpu_threads(snakemake.threads, uses_jax=False)" in (scripts / f"{name}.py").read_text()
+    assert "limit_cpu_threads(snakemake.threads, uses_jax=False)" in (scripts / "tables.py").read_text()
 
 
 @pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc only")

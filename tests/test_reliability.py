@@ -78,23 +78,23 @@ FOREIGN_FILES = {
     "cube of another seed": (
         "search/paper/D16_step2.0/seed1.nc",
         "search/paper/D16_step2.0/seed0.nc",
-        ("results/summaries/paper/D16_step2.0/seed0.nc", "summarise_search"),
-        "logs/summary/paper/D16_step2.0_seed0.log",
+        ("results/figures/paper/fig3_adversarial.png", "figure3_adversarial"),
+        "logs/aggregate/paper/fig3.log",
         r"seed0\.nc: holds the flip cube of variant=paper, D=16, step=2\.0, seed=1",
     ),
     "cube of another size": (
         "search/paper/D18_step2.0/seed0.nc",
         "search/paper/D16_step2.0/seed0.nc",
-        ("results/summaries/paper/D16_step2.0/seed0.nc", "summarise_search"),
-        "logs/summary/paper/D16_step2.0_seed0.log",
+        ("results/figures/paper/fig3_adversarial.png", "figure3_adversarial"),
+        "logs/aggregate/paper/fig3.log",
         r"holds the flip cube of variant=paper, D=18, step=2\.0, seed=0, role=net, but this path expects "
         r"variant=paper, D=16",
     ),
     "cube of another variant": (
         "search/label_smoothing/D16_step2.0/seed0.nc",
         "search/paper/D16_step2.0/seed0.nc",
-        ("results/summaries/paper/D16_step2.0/seed0.nc", "summarise_search"),
-        "logs/summary/paper/D16_step2.0_seed0.log",
+        ("results/figures/paper/fig3_adversarial.png", "figure3_adversarial"),
+        "logs/aggregate/paper/fig3.log",
         r"holds the flip cube of variant=label_smoothing, D=16, step=2\.0, seed=0, role=net, but this path "
         r"expects variant=paper",
     ),
@@ -108,8 +108,8 @@ FOREIGN_FILES = {
     "dataset of another size": (
         "datasets/D18_step4.0.nc",
         "datasets/D16_step4.0.nc",
-        ("results/summaries/paper/D16_step4.0/seed0.nc", "summarise_search"),
-        "logs/summary/paper/D16_step4.0_seed0.log",
+        ("results/search/paper/D16_step4.0/seed0.nc", "flip_search"),
+        "logs/search/paper/D16_step4.0_seed0.log",
         r"D16_step4\.0\.nc: holds the dataset of D=18, step=4\.0, but this path expects D=16, step=4\.0",
     ),
 }
@@ -136,8 +136,8 @@ def test_the_fix_of_a_foreign_file_works(study_copy):
     target = results(study_copy, "search/paper/D16_step2.0/seed0.nc")
     expected = read_search(target)["margin"].values
     shutil.copy(results(study_copy, "search/paper/D16_step2.0/seed1.nc"), target)
-    goal = ("results/summaries/paper/D16_step2.0/seed0.nc",)
-    assert snakemake(study_copy, *goal, *TINY, "--forcerun", "summarise_search").returncode != 0
+    goal = ("results/figures/paper/fig3_adversarial.png",)  # Fig. 3 reads that cube
+    assert snakemake(study_copy, *goal, *TINY, "--forcerun", "figure3_adversarial").returncode != 0
     target.unlink()
     again = snakemake(study_copy, *goal, *TINY)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -182,7 +182,6 @@ def planned(work, config: dict, tmp_path) -> dict[str, int]:
 DOWNSTREAM_OF_TRAINING = {
     "train_model": 16,
     "flip_search": 16,
-    "summarise_search": 16,
     "tables": 1,
     "figure3_adversarial": 2,
     "figures_from_summaries": 6,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 import yaml
 
-from onepixel.analysis import read_summary
+from onepixel.analysis import make_summary, read_summary
 from onepixel.cube import read_search
 from onepixel.dataset import read_dataset
 
@@ -33,8 +34,8 @@ def test_default_config_plans_the_paper_study(plan_dir):
     counts = job_counts(run.stdout)
     assert counts["make_dataset"] == 15
     assert counts["train_model"] == 75
-    assert counts["flip_search"] == 75
-    assert counts["summarise_search"] == 75
+    assert counts["flip_search"] == 75  # each writes its net's cube and summary
+    assert "summarise_search" not in counts
     assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
     assert "train_teacher" not in counts and "train_round" not in counts
     assert counts["attack"] == 75 * 3 and counts["attack_tables"] == 1
@@ -44,7 +45,7 @@ def test_paper_config_plans_the_paper_study_without_attacks(plan_dir):
     run = snakemake(plan_dir, "-n", "--cores", "2", "--configfile", "config/paper.yaml")
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout)
-    assert counts["train_model"] == counts["flip_search"] == counts["summarise_search"] == 75
+    assert counts["train_model"] == counts["flip_search"] == 75
     assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
     assert "attack" not in counts and "attack_tables" not in counts
 
@@ -90,8 +91,6 @@ def test_bad_config_fails_before_any_job_with_one_line(plan_dir, tmp_path):
 
 
 def read_search_like(path):
-    import xarray as xr
-
     with xr.open_dataset(path) as ds:
         return ds.load()
 
@@ -120,6 +119,26 @@ def test_tiny_study_produces_every_table_and_figure(tiny_study):
     # Every job wrote its log; heavy jobs their benchmark.
     assert (work / "logs" / "train" / "paper" / "D16_step2.0_seed0.log").read_text().count("epoch") > 0
     assert (work / "results" / "benchmarks" / "search" / "label_smoothing" / "D18_step4.0_seed1.tsv").exists()
+
+
+@pytest.mark.slow
+def test_the_search_jobs_summary_is_that_of_its_stored_cube(tiny_study, tmp_path):
+    """The search job summarises its cube in memory; make_summary reads the stored files."""
+    work, cfg = tiny_study
+    for variant in cfg["variants"]:
+        size, step, seed = cfg["sizes"][-1], cfg["angle_steps"][0], cfg["seeds"][-1]
+        net = Path(variant) / f"D{size}_step{step}" / f"seed{seed}.nc"
+        again, cube = tmp_path / f"{variant}.nc", work / "results" / "search" / net
+        job_config = json.loads(read_search(cube).attrs["onepixel_config"])  # the job's (merged) config
+        dataset = work / "results" / "datasets" / f"D{size}_step{step}.nc"
+        make_summary(dataset, cube, (size, step, seed), job_config, again)
+        in_job, from_files = read_summary(work / "results" / "summaries" / net), read_summary(again)
+        xr.testing.assert_identical(in_job.drop_attrs(), from_files.drop_attrs())
+        written = ("history", "onepixel_git_commit")  # when and from which checkout
+        assert {k: v for k, v in in_job.attrs.items() if k not in written} == {
+            k: v for k, v in from_files.attrs.items() if k not in written
+        }
+        assert int(in_job["pixel_adversarial"].values.sum()) == in_job.attrs["n_adversarial"] > 0
 
 
 @pytest.mark.slow

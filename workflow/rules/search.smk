@@ -5,6 +5,8 @@ rule flip_search:
         summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
     output:
         cube="results/search/{variant}/D{D}_step{step}/seed{seed}.nc",
+        # The per-net counts of the tables and Fig. 4-6, from the cube in memory.
+        summary=SUMMARIES,
     log:
         "logs/search/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
@@ -47,23 +49,3 @@ rule search_round:
         role=lambda wc: f"round{wc.round}",
     script:
         "../scripts/flip_search.py"
-
-
-rule summarise_search:
-    input:
-        dataset="results/datasets/D{D}_step{step}.nc",
-        cube="results/search/{variant}/D{D}_step{step}/seed{seed}.nc",
-    output:
-        summary="results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc",
-    log:
-        "logs/summary/{variant}/D{D}_step{step}_seed{seed}.log",
-    conda:
-        CPU_ENV
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        settings=settings_param("search"),
-    script:
-        "../scripts/summarise_search.py"

@@ -23,5 +23,7 @@ run_stage(
     variant_config(snakemake.config, snakemake.wildcards.variant),
     snakemake.output.cube,
     role=snakemake.params.role,
+    # The per-net summary (rule flip_search; adversarial-training rounds have none).
+    search_summary_out=snakemake.output.get("summary"),
     outputs=snakemake.output,
 )
