@@ -294,15 +294,7 @@ class CNN(nn.Module):
         return nn.Dense(self.arch.n_classes)(x)
 
 
-@partial(jax.jit, static_argnums=0)
 def init_params(arch: Architecture, key: jax.Array):
-    """The net's initial weights (Flax's initialisers), as one compiled function.
-
-    Eagerly, Flax's ``init`` runs op by op, and each of its ~40 small ops is
-    traced, lowered and looked up in the compilation cache on its own (0.5 s
-    of every training job at D = 80 against 0.2 s jitted). The weights are
-    bitwise the same (D = 16 ... 80, deeper and wider nets, seeds 0-4).
-    """
     model = CNN(arch)
     return model.init(key, jnp.zeros((1, arch.size, arch.size), jnp.float32))["params"]
 
