@@ -19,24 +19,24 @@ $(STAMP): pyproject.toml
 
 # The config is checked first: Snakemake's own YAML error does not name the file.
 run: $(STAMP)
-	$(VENV)/bin/python -m onepixel.config $(CONFIG)
+	$(VENV)/bin/python -m onepixel.study.config $(CONFIG)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 # The paper's study alone, without the optimisation attacks (config/paper.yaml
 # on top of config/config.yaml); a later `make run` adds only the attacks.
 paper: $(STAMP)
-	$(VENV)/bin/python -m onepixel.config config/config.yaml config/paper.yaml
+	$(VENV)/bin/python -m onepixel.study.config config/config.yaml config/paper.yaml
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/paper.yaml
 
 # Defences and deeper nets (config/defences.yaml on top of config/config.yaml).
 # Its tables and figures replace the default study's; `make run` brings those back
 # (only the aggregation reruns: the paper's nets are shared).
 defences: $(STAMP)
-	$(VENV)/bin/python -m onepixel.config config/config.yaml config/defences.yaml
+	$(VENV)/bin/python -m onepixel.study.config config/config.yaml config/defences.yaml
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/defences.yaml
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m onepixel.config config/tiny.yaml
+	$(VENV)/bin/python -m onepixel.study.config config/tiny.yaml
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/tiny.yaml
 
 test: $(STAMP)

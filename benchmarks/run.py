@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 
 def load_config(path: str) -> dict:
-    from onepixel.config import validate_config
+    from onepixel.study.config import validate_config
 
     return validate_config(yaml.safe_load(Path(path).read_text()))
 
@@ -48,15 +48,15 @@ def peak_rss_mb() -> float:
 
 def _search_child(args) -> dict:
     """Runs one method on the prepared network; prints a JSON line."""
-    from onepixel.logs import limit_cpu_threads
+    from onepixel.study.runtime import limit_cpu_threads
 
     # One core, as a workflow job (``threads: 1``) runs either method.
     limit_cpu_threads(1)
 
-    from onepixel.checkpoint import load_params
-    from onepixel.fastsearch import FastSearchStats, fast_flip_margins
-    from onepixel.model import Architecture
-    from onepixel.search import make_plain_flip_fn
+    from onepixel.models.cnn import CNN, Architecture
+    from onepixel.search.fast import FastSearchStats, fast_flip_margins
+    from onepixel.search.plain import make_label_flip_fn
+    from onepixel.training.checkpoint import load_params
 
     work = Path(args.work)
     arch = Architecture(args.size)
@@ -66,7 +66,14 @@ def _search_child(args) -> dict:
     n_pixels = args.size * args.size
     result: dict = {}
     if args.child == "plain":
-        fn = make_plain_flip_fn(arch)
+        model = CNN(arch)
+        # Label 1 for every image: the label margin is logit_1 - logit_0.
+        label_fn = make_label_flip_fn(lambda p, x: model.apply({"params": p}, x))
+        ones = __import__("jax").numpy.ones(len(images), "int32")
+
+        def fn(p, x, image_idx, pixel_idx):
+            return label_fn(p, x, ones, image_idx, pixel_idx)[0]
+
         images_dev = __import__("jax").numpy.asarray(images)
         chunk = args.plain_chunk
         # Compile outside the timing, as a long search amortises it.
@@ -112,10 +119,10 @@ def _search_child(args) -> dict:
 
 def _prepare_network(size: int, step: float, config: dict, work: Path, args) -> tuple[int, str]:
     """Dataset images and a network for one D; returns (N, where the net came from)."""
-    from onepixel.checkpoint import load_params, save_params
-    from onepixel.dataset import build_dataset, selected_images
-    from onepixel.model import Architecture
-    from onepixel.train import train
+    from onepixel.data.lines import build_dataset, selected_images
+    from onepixel.models.cnn import Architecture
+    from onepixel.training.checkpoint import load_params, save_params
+    from onepixel.training.train import train
 
     ds = build_dataset(size, step, config)
     chosen = selected_images(ds, True)
@@ -243,11 +250,11 @@ def _previous_first_block(x, kernel, bias, pool):
 
 
 def _pooled_phases_3480bc0(x, kernel, bias, pool):
-    """``onepixel.model._pooled_phases`` of main at 3480bc0: the phases compared one at a time."""
+    """``onepixel.models.cnn._pooled_phases`` of main at 3480bc0: the phases compared one at a time."""
     import jax.numpy as jnp
     from flax import linen as nn
 
-    from onepixel.model import _phase_conv
+    from onepixel.models.cnn import _phase_conv
 
     k = kernel.shape[0]
     rows, cols = (x.shape[1] - k + 1) // pool, (x.shape[2] - k + 1) // pool
@@ -265,7 +272,7 @@ def _pooled_phases_3480bc0(x, kernel, bias, pool):
 
 def _train_child(args) -> None:
     """Step and evaluation time of one variant for one D (the fastest of ``--rounds``); prints JSON."""
-    from onepixel.logs import limit_cpu_threads
+    from onepixel.study.runtime import limit_cpu_threads
 
     # All variants run the workflow's XLA flags (Eigen convolutions, one thread).
     limit_cpu_threads(args.threads, eigen_convolutions=True, keep_memory=args.child != "previous")
@@ -276,19 +283,19 @@ def _train_child(args) -> None:
     import jax.numpy as jnp
     from flax.training import train_state
 
-    import onepixel.model
-    from onepixel.model import CNN, Architecture
-    from onepixel.train import EVAL_CHUNK, bce_loss, make_optimizer
+    import onepixel.models.cnn
+    from onepixel.models.cnn import CNN, Architecture
+    from onepixel.training.train import EVAL_CHUNK, bce_loss, make_optimizer
 
     # Looked up when the step is traced, so these swap the first two blocks only.
     if args.child == "previous":
-        onepixel.model.conv_relu_pool_single_channel = _previous_first_block
+        onepixel.models.cnn.conv_relu_pool_single_channel = _previous_first_block
     if args.child == "main-3480bc0":
-        onepixel.model._pooled_phases = _pooled_phases_3480bc0
+        onepixel.models.cnn._pooled_phases = _pooled_phases_3480bc0
     if args.child != "workflow":
         # No channels-first copy: the second conv's kernel gradient is JAX's own.
-        onepixel.model.first_block_for_second_conv = lambda x, kernel, bias, pool: (
-            onepixel.model.conv_relu_pool_single_channel(x, kernel, bias, pool),
+        onepixel.models.cnn.first_block_for_second_conv = lambda x, kernel, bias, pool: (
+            onepixel.models.cnn.conv_relu_pool_single_channel(x, kernel, bias, pool),
             None,
         )
     config = load_config(args.config)
@@ -336,8 +343,8 @@ def benchmark_train(args) -> None:
     if args.child:
         _train_child(args)
         return
-    from onepixel.dataset import build_dataset, selected_images
-    from onepixel.train import EVAL_CHUNK
+    from onepixel.data.lines import build_dataset, selected_images
+    from onepixel.training.train import EVAL_CHUNK
 
     config = load_config(args.config)
     batch = config["training"]["batch_size"]
@@ -411,7 +418,7 @@ def _previous_de_attack(model, params, images, labels, max_iter, seed):
         counter["queries"] += len(binary)
         return np.asarray(jax.nn.softmax(np.asarray(logits_fn(jnp.asarray(binary, jnp.float32))), axis=-1))
 
-    pixel_attack, black_box = attacks._art_classes()
+    pixel_attack, black_box = attacks.de._art_classes()
     classifier = black_box(predict, (1, size, size), 2, channels_first=True, clip_values=(0, 1))
     attack = pixel_attack(classifier, th=1, es=1, max_iter=max_iter, targeted=False, verbose=False)
     found, queries = [], []
@@ -427,13 +434,13 @@ def _previous_de_attack(model, params, images, labels, max_iter, seed):
 
 def _de_child(args) -> None:
     """One variant's DE on the prepared images (after a 2-generation warm-up); prints JSON."""
-    from onepixel.logs import limit_cpu_threads
+    from onepixel.study.runtime import limit_cpu_threads
 
     limit_cpu_threads(1)  # as the workflow's attack job
 
     from onepixel import attacks
-    from onepixel.checkpoint import load_params
-    from onepixel.model import CNN, Architecture
+    from onepixel.models.cnn import CNN, Architecture
+    from onepixel.training.checkpoint import load_params
 
     work = Path(args.work)
     arch = Architecture(args.size)
@@ -459,9 +466,9 @@ def _prepare_de_images(size: int, config: dict, work: Path, args) -> str:
     """The images the study's attack job picks for net seed 0, or evenly spaced ones; says which."""
     import xarray as xr
 
-    from onepixel.attack_scores import select_images
-    from onepixel.checkpoint import load_params, save_params
-    from onepixel.model import Architecture
+    from onepixel.attacks.scores import select_images
+    from onepixel.models.cnn import Architecture
+    from onepixel.training.checkpoint import load_params, save_params
 
     study, net = Path(args.study), f"D{size}_step{args.step}"
     params = study / "models" / "paper" / net / "seed0" / "params.msgpack"

@@ -7,23 +7,25 @@ The complete set of successful one-pixel flips of binary images, exactly:
     cube = onepixel.flip_search(onepixel.CNN(arch), params, images, labels)
     cube["adversarial"]  # (image, row, col): every one-pixel adversarial example
 
-``load_network`` and ``open_cube`` read a study's checkpoints and cubes.
+``train`` trains a CNN to training accuracy 1.0 (the paper's loss, any number of
+classes); ``load_network`` and ``open_cube`` read a study's checkpoints and cubes.
 """
 
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["CNN", "Architecture", "Network", "flip_search", "load_network", "open_cube"]
+__all__ = ["CNN", "Architecture", "Network", "flip_search", "load_network", "open_cube", "train"]
 
-# Imported on first use (PEP 562): `import onepixel.logs` must not import JAX,
+# Imported on first use (PEP 562): `import onepixel.study.runtime` must not import JAX,
 # because the workflow's jobs set XLA's threads and flags before JAX starts.
 _EXPORTS = {
-    "CNN": "onepixel.model",
-    "Architecture": "onepixel.architecture",
-    "Network": "onepixel.api",
-    "flip_search": "onepixel.api",
-    "load_network": "onepixel.api",
-    "open_cube": "onepixel.api",
+    "CNN": "onepixel.models.cnn",
+    "Architecture": "onepixel.models.architecture",
+    "Network": "onepixel.training.checkpoint",
+    "flip_search": "onepixel.search.api",
+    "load_network": "onepixel.training.checkpoint",
+    "open_cube": "onepixel.search.cube",
+    "train": "onepixel.training.train",
 }
 
 

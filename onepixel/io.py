@@ -157,3 +157,59 @@ def read_netcdf(path, kind: str, required: tuple[str, ...] = (), lazy: bool = Fa
     if missing:
         raise ResultFileError(f"{path}: missing variables {missing}; {hint}")
     return dataset
+
+
+def as_json(settings: dict) -> str:
+    """Canonical spelling: equal settings give equal strings (Snakemake compares params by repr)."""
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+
+def differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
+    """'key: file has X, config has Y' for every leaf that differs."""
+    lines = []
+    for key in sorted(set(found) | set(expected)):
+        name = f"{prefix}{key}"
+        a, b = found.get(key, "<absent>"), expected.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += differences(a, b, name + ".")
+        elif a != b:
+            lines.append(f"{name}: file has {a!r}, config has {b!r}")
+    return lines
+
+
+def _normalise(values: dict) -> dict:
+    cast = {"size": int, "angle_step": float, "seed": int, "variant": str, "role": str}
+    return {k: None if v is None else cast[k](v) for k, v in values.items()}
+
+
+def _identity(values: dict) -> str:
+    names = {"variant": "variant", "size": "D", "angle_step": "step", "seed": "seed", "role": "role"}
+    return ", ".join(f"{names[k]}={values[k]}" for k in names if k in values)
+
+
+def check_identity(path, what: str, found: dict, expected: dict, settings: dict | None = None) -> None:
+    """Refuse a result file whose D, step, seed or settings are not what this path and config expect.
+
+    ``found`` holds the file's ``size``/``angle_step``/``seed`` (those that apply) and
+    ``onepixel_settings`` (JSON); ``expected`` the same keys from the path.
+    """
+    got = _normalise({key: found.get(key) for key in expected})
+    if got != _normalise(expected):
+        raise ResultFileError(
+            f"{path}: holds the {what} of {_identity(got)}, but this path expects {_identity(expected)} "
+            f"(a file copied from another result folder?); {rebuild_hint(path)}"
+        )
+    if settings is None:
+        return
+    recorded = found.get("onepixel_settings")
+    if recorded is None:
+        raise ResultFileError(
+            f"{path}: records no settings (made by an older onepixel or another tool); {rebuild_hint(path)}"
+        )
+    recorded = json.loads(recorded) if isinstance(recorded, str) else recorded
+    changed = differences(recorded, json.loads(as_json(settings)))
+    if changed:
+        shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+        raise ResultFileError(
+            f"{path}: made with other settings than the config asks for ({shown}); {rebuild_hint(path)}"
+        )

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from onepixel.config import validate_config
+    from onepixel.study.config import validate_config
 
     return validate_config(yaml.safe_load((REPO / "config" / "tiny.yaml").read_text()))
 
@@ -25,9 +25,9 @@ def config(tiny_config):
 @pytest.fixture(scope="session")
 def trained_d16(tiny_config):
     """A D=16, step 2.0 network trained to accuracy 1.0, with its dataset."""
-    from onepixel.dataset import build_dataset, selected_images
-    from onepixel.model import Architecture
-    from onepixel.train import train
+    from onepixel.data.lines import build_dataset, selected_images
+    from onepixel.models.cnn import Architecture
+    from onepixel.training.train import train
 
     ds = build_dataset(16, 2.0, tiny_config)
     chosen = selected_images(ds, True)

@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 
-from onepixel.analysis import adversarial_rate_rows, make_summary, on_manifold_rows, summarise_search
-from onepixel.cube import dataset_landing, flip_cube, write_search
-from onepixel.dataset import build_dataset, selected_images, write_dataset
-from onepixel.inputs import open_summary
-from onepixel.provenance import provenance_attrs
-from onepixel.settings import search_settings
+from onepixel.data.lines import selected_images, write_dataset
+from onepixel.search.cube import dataset_landing, flip_cube, write_search
+from onepixel.study.inputs import open_summary
+from onepixel.study.provenance import provenance_attrs
+from onepixel.study.settings import search_settings
+from onepixel.study.stages import study_dataset
+from onepixel.study.summary import summarise_search
+from onepixel.study.tables.paper import adversarial_rate_rows, on_manifold_rows
+from tests.reference import make_summary
 
 
 def synthetic_cube(ds, config, seed, rate=0.02):
@@ -46,7 +49,7 @@ def synthetic_cube(ds, config, seed, rate=0.02):
 
 @pytest.fixture(scope="module")
 def d16(tiny_config):
-    return build_dataset(16, 4.0, tiny_config)
+    return study_dataset(16, 4.0, tiny_config)
 
 
 def test_summary_counts_equal_counts_by_hand(d16, tiny_config):
@@ -100,7 +103,7 @@ def test_rate_table_mean_and_spread_over_seeds(tmp_path, d16, tiny_config):
 
 
 def test_figures_draw_from_synthetic_summaries(tmp_path, d16, tiny_config):
-    from onepixel import figures
+    from onepixel.study.figures import paper as figures
 
     paths = write_study(tmp_path, d16, tiny_config)
     for name in ("figure4_likelihood", "figure5_heatmaps", "figure6_redundancy"):
@@ -115,7 +118,7 @@ def test_figures_draw_from_synthetic_summaries(tmp_path, d16, tiny_config):
 
 
 def test_ratio_of_mean_rates_and_its_seed_interval():
-    from onepixel.comparison import ratio_interval
+    from onepixel.study.tables.variants import ratio_interval
 
     reference = np.array([1.0e-3, 1.2e-3, 0.8e-3, 1.1e-3, 0.9e-3])
     ratio, low, high = ratio_interval(2 * reference, reference)

@@ -182,8 +182,8 @@ def test_public_names_are_exported_with_docstrings():
 @pytest.mark.slow
 def test_the_workflow_cube_is_what_flip_search_returns(tiny_study):
     """One engine: a study's network through the API gives the workflow's cube."""
-    from onepixel.cube import dataset_landing
-    from onepixel.dataset import read_dataset, selected_images
+    from onepixel.data.lines import read_dataset, selected_images
+    from onepixel.search.cube import dataset_landing
 
     work, _ = tiny_study
     network = onepixel.load_network(work / "results/models/paper/D16_step4.0/seed1")

@@ -118,7 +118,7 @@ def test_nets_of_one_size_share_the_attacks_compiles(planted):
     (other weights, same shapes) reuses every compile of the first and gets its own answers."""
     model, params, images, labels, _ = planted
     other = jax.tree_util.tree_map(lambda w: -w, params)
-    compiled = (attacks._predicted_labels, attacks._margin_gradients, attacks._probabilities)
+    compiled = (attacks.base._predicted_labels, attacks.gradient._margin_gradients, attacks.de._probabilities)
 
     def attack_with(weights):
         attacks.random_attack(model, weights, images[:4], labels[:4], budget=8, seed=0)
@@ -164,7 +164,7 @@ def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
     for row in range(45, 60):  # 40-44: the image itself
         proposals[row, rng.choice(SIZE * SIZE, 2, replace=False)] ^= 1
     proposals = proposals[rng.permutation(60)]
-    queries = attacks._OneImageQueries(probabilities, image.reshape(SIZE, SIZE), chunk=16, pad_to=8)
+    queries = attacks.de._OneImageQueries(probabilities, image.reshape(SIZE, SIZE), chunk=16, pad_to=8)
     for batch in np.split(proposals, [7, 47]):
         expected = np.asarray(probabilities(batch))
         np.testing.assert_allclose(queries(batch.reshape(-1, SIZE, SIZE)), expected, rtol=1e-6, atol=1e-7)
@@ -194,7 +194,7 @@ def test_budgets_are_checked():
 
 
 def test_images_are_sampled_stratified_by_vulnerability():
-    from onepixel.attack_scores import select_images, vulnerability_bin
+    from onepixel.attacks.scores import select_images, vulnerability_bin
 
     counts = np.array([0] * 50 + [1] * 3 + [2] * 2 + [5] * 30 + [40] * 30)
     chosen = select_images(counts, cap=15, n_invulnerable=4, seed=0)
@@ -211,7 +211,7 @@ def test_images_are_sampled_stratified_by_vulnerability():
 
 
 def test_recall_against_a_hand_built_cube(planted):
-    from onepixel.attack_scores import first_hit_rank, found_adversarial, recall_at, recall_rows
+    from onepixel.attacks.scores import first_hit_rank, found_adversarial, recall_at, recall_rows
 
     model, params, images, labels, vulnerable = planted
     result = attacks.gradient_attack(model, params, images, labels, budget=SIZE * SIZE)

@@ -3,8 +3,8 @@ import copy
 import pytest
 import yaml
 
-from onepixel.config import ConfigError, load_config_file, validate_config
-from onepixel.config import main as config_main
+from onepixel.study.config import ConfigError, load_config_file, validate_config
+from onepixel.study.config import main as config_main
 
 from .conftest import REPO
 

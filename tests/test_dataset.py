@@ -3,9 +3,9 @@ import copy
 import numpy as np
 import pytest
 
-from onepixel.analysis import load_paper_table
-from onepixel.dataset import angle_grid, build_dataset, length_range, selected_images
-from onepixel.raster import rasterize
+from onepixel.data.lines import angle_grid, build_dataset, length_range, selected_images
+from onepixel.data.raster import rasterize
+from onepixel.study.tables.paper import load_paper_table
 
 from .conftest import REPO
 
@@ -92,7 +92,7 @@ def test_angle_grid_and_length_range(config):
 def test_closest_count_from_the_generator_map_equals_a_rebuilt_dataset(config, size, step, length_min):
     # Table 1's closest setting (other lengths) counted from the default
     # dataset's generators where it has them (16 > 12), rebuilt where not (8).
-    from onepixel.analysis import unique_images_of_lengths
+    from onepixel.study.tables.paper import unique_images_of_lengths
 
     ds = build_dataset(size, step, paper_config(config))
     closest = paper_config(config, length_min=length_min)

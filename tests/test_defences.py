@@ -8,15 +8,15 @@ import pytest
 from flax.training import train_state
 
 import onepixel
-from onepixel import defences
-from onepixel.dataset import build_dataset, write_dataset
-from onepixel.fastsearch import fast_flip_margins
-from onepixel.inputs import load_model, open_search
-from onepixel.model import CNN, Architecture, init_params
-from onepixel.search import plain_flip_margins
-from onepixel.stages import run_search, train_model
-from onepixel.train import label_targets, make_optimizer, train_step, training_loss
-from onepixel.variants import variant_config
+from onepixel.data.lines import build_dataset, write_dataset
+from onepixel.models.cnn import CNN, Architecture, init_params
+from onepixel.search.fast import fast_flip_margins
+from onepixel.study.inputs import load_model, open_search
+from onepixel.study.stages import run_search, study_dataset, train_model
+from onepixel.study.variants import variant_config
+from onepixel.training import defences
+from onepixel.training.train import label_targets, make_optimizer, train_step, training_loss
+from tests.reference import plain_flip_margins
 
 
 def bce_by_formula(logits, targets):
@@ -70,7 +70,7 @@ def test_distillation_temperature_divides_the_logits_in_training_only(config):
 @pytest.fixture(scope="module")
 def d16_files(tmp_path_factory, tiny_config):
     folder = tmp_path_factory.mktemp("defences")
-    write_dataset(build_dataset(16, 4.0, tiny_config), folder / "D16_step4.0.nc")
+    write_dataset(study_dataset(16, 4.0, tiny_config), folder / "D16_step4.0.nc")
     return folder
 
 
@@ -108,7 +108,7 @@ def test_adversarial_round_trains_on_the_clean_images_plus_exactly_the_last_roun
     cube = open_search(cube_path, 16, 4.0, 1, net, "round0")
     assert cube.attrs["n_adversarial"] > 0
 
-    ds = onepixel.inputs.open_dataset(dataset, 16, 4.0, net)
+    ds = onepixel.study.inputs.open_dataset(dataset, 16, 4.0, net)
     _, params, _ = load_model(round0[2], round0[0], 16, 4.0, 1, net, "round0")
     data = defences.round_set(ds, net, params, cube, 1)
     clean, clean_labels = defences.clean_images(ds, net)

@@ -6,9 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from onepixel import fastsearch
-from onepixel.dataset import build_dataset
-from onepixel.fastsearch import (
+from onepixel.data.lines import build_dataset
+from onepixel.models.cnn import Architecture, init_params
+from onepixel.search import fast as fastsearch
+from onepixel.search.fast import (
     FastSearchStats,
     PackedImages,
     axis_plan,
@@ -16,8 +17,7 @@ from onepixel.fastsearch import (
     fast_path_problem,
     unique_keys,
 )
-from onepixel.model import Architecture, init_params
-from onepixel.search import (
+from tests.reference import (
     base_margins,
     make_plain_flip_fn,
     plain_flip_margins,

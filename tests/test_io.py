@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from onepixel.checkpoint import load_params, save_params
-from onepixel.dataset import build_dataset, read_dataset, write_dataset
+from onepixel.data.lines import read_dataset, write_dataset
 from onepixel.io import ResultFileError, atomic_path, write_netcdf
-from onepixel.model import Architecture, init_params
+from onepixel.models.cnn import Architecture, init_params
+from onepixel.study.stages import study_dataset
+from onepixel.training.checkpoint import load_params, save_params
 
 
 def test_dataset_netcdf_round_trip_keeps_values_and_attributes(tmp_path, config):
-    ds = build_dataset(16, 4.0, config)
+    ds = study_dataset(16, 4.0, config)
     path = tmp_path / "d.nc"
     write_dataset(ds, path)
     back = read_dataset(path)
@@ -27,7 +28,7 @@ def test_dataset_netcdf_round_trip_keeps_values_and_attributes(tmp_path, config)
 
 
 def test_same_config_same_dataset_file_content(tmp_path, config):
-    a, b = build_dataset(16, 4.0, config), build_dataset(16, 4.0, config)
+    a, b = study_dataset(16, 4.0, config), study_dataset(16, 4.0, config)
     xr.testing.assert_identical(a, b)
 
 
@@ -81,7 +82,7 @@ def test_checkpoint_carries_its_provenance_and_a_bare_one_is_refused(tmp_path):
     import jax
     from flax import serialization
 
-    from onepixel.checkpoint import read_checkpoint
+    from onepixel.training.checkpoint import read_checkpoint
 
     arch = Architecture(16)
     params = init_params(arch, jax.random.key(0))
@@ -96,7 +97,7 @@ def test_checkpoint_carries_its_provenance_and_a_bare_one_is_refused(tmp_path):
 
 
 def test_settings_per_size_change_only_the_size_they_name(config):
-    from onepixel.settings import dataset_settings, search_settings
+    from onepixel.study.settings import dataset_settings, search_settings
 
     before = {d: search_settings(config, d) for d in (16, 18)}
     config["dataset"]["length_min_by_size"] = {"18": 14}
@@ -106,7 +107,7 @@ def test_settings_per_size_change_only_the_size_they_name(config):
 
 
 def test_every_netcdf_file_carries_cf_global_attributes(tmp_path, config):
-    ds = build_dataset(16, 4.0, config)
+    ds = study_dataset(16, 4.0, config)
     write_dataset(ds, tmp_path / "d.nc")
     attrs = read_dataset(tmp_path / "d.nc").attrs
     assert attrs["Conventions"].startswith("CF-")
@@ -115,6 +116,6 @@ def test_every_netcdf_file_carries_cf_global_attributes(tmp_path, config):
 
 
 def test_the_schema_is_package_data():
-    from onepixel.config import SCHEMA_PATH, load_schema
+    from onepixel.study.config import SCHEMA_PATH, load_schema
 
-    assert SCHEMA_PATH.parent.name == "onepixel" and load_schema()["properties"]["sizes"]
+    assert SCHEMA_PATH.parent.name == "study" and load_schema()["properties"]["sizes"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from onepixel.io import ResultFileError
-from onepixel.logs import run_stage
-from onepixel.provenance import check_identity, cpu_info, provenance_attrs
+from onepixel.io import ResultFileError, check_identity
+from onepixel.study.logs import run_stage
+from onepixel.study.provenance import cpu_info, provenance_attrs
 
 
 def failing_with(error):
@@ -89,14 +89,14 @@ def test_identity_check_names_what_the_file_holds_and_what_differs():
 
 
 def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
-    """Every workflow script does this first: onepixel.logs must not import JAX (the flags come too late)."""
+    """Every workflow script does this first: study.runtime must not import JAX (flags come too late)."""
     import subprocess
     import sys
 
     script = (
         "import os, sys\n"
-        "from onepixel.logs import EIGEN_CONVOLUTIONS_FLAG, limit_cpu_threads\n"
-        "assert 'jax' not in sys.modules and 'numpy' not in sys.modules, 'onepixel.logs imported them'\n"
+        "from onepixel.study.runtime import EIGEN_CONVOLUTIONS_FLAG, limit_cpu_threads\n"
+        "assert 'jax' not in sys.modules and 'numpy' not in sys.modules, 'runtime imported them'\n"
         "limit_cpu_threads(1, eigen_convolutions=True)\n"
         "flags = os.environ['XLA_FLAGS']\n"
         "assert '--xla_cpu_multi_thread_eigen=false' in flags and EIGEN_CONVOLUTIONS_FLAG in flags, flags\n"
@@ -121,9 +121,11 @@ def test_the_table_jobs_never_start_jax(tmp_path):
     log = tmp_path / "stage.log"
     script = (
         "import sys\n"
-        "from onepixel.logs import limit_cpu_threads, run_stage\n"
+        "from onepixel.study.logs import run_stage\n"
+        "from onepixel.study.runtime import limit_cpu_threads\n"
         "limit_cpu_threads(1, uses_jax=False)\n"
-        "import onepixel.analysis, onepixel.comparison, onepixel.config, onepixel.inputs, onepixel.variants\n"
+        "import onepixel.study.tables.paper, onepixel.study.tables.variants, onepixel.study.summary\n"
+        "import onepixel.study.config, onepixel.study.inputs, onepixel.study.variants\n"
         "run_stage(sys.argv[1], lambda: None)\n"
         "assert 'jax' not in sys.modules and 'flax' not in sys.modules, 'JAX imported'\n"
     )
@@ -148,7 +150,7 @@ def test_a_job_reuses_freed_memory_instead_of_faulting_it_in_again():
     script = (
         "import resource, sys, threading\n"
         "import numpy as np\n"
-        "from onepixel.logs import keep_freed_memory\n"
+        "from onepixel.study.runtime import keep_freed_memory\n"
         "if sys.argv[1] == 'keep':\n"
         "    assert keep_freed_memory()\n"
         "def work():\n"

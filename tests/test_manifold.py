@@ -3,8 +3,9 @@
 import numpy as np
 import xarray as xr
 
-from onepixel.cube import dataset_landing, flip_cube
-from onepixel.dataset import build_dataset, one_flip_pairs
+from onepixel.data.flips import one_flip_pairs
+from onepixel.data.lines import build_dataset
+from onepixel.search.cube import dataset_landing, flip_cube
 
 
 def brute_force_pairs(images):
@@ -39,7 +40,7 @@ def test_odd_size_has_no_one_pixel_pairs(config):
 
 
 def test_pairs_survive_hash_collisions(monkeypatch):
-    import onepixel.dataset as dataset
+    import onepixel.data.flips as dataset
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 2, size=(40, 5, 5)).astype(np.uint8)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from onepixel.model import CNN, Architecture, init_params, max_pool_floor, param_count
+from onepixel.models.cnn import CNN, Architecture, init_params, max_pool_floor, param_count
 
 
 def expected_param_count(size, channels=32, units=128):
@@ -108,7 +108,7 @@ def test_single_channel_block_gradient_equals_autodiff_of_conv_relu_reduce_windo
     # The hand-written backward against JAX's gradient of conv -> ReLU ->
     # reduce_window (nn.max_pool), on sparse binary images (many exact ties),
     # for the kernel, the bias and the image (the first maximum takes a tie).
-    from onepixel.model import conv, conv_relu_pool_single_channel
+    from onepixel.models.cnn import conv, conv_relu_pool_single_channel
 
     key_x, key_w, key_b, key_g = jax.random.split(jax.random.key(8), 4)
     x = (jax.random.uniform(key_x, (4, size, size, 1)) < 0.1).astype(jnp.float32)
@@ -132,7 +132,7 @@ def test_first_block_channels_first_copy_is_its_output_transposed_and_passes_gra
     # The copy for the second conv's kernel gradient: bit for bit the block's
     # output with batch and channels swapped; a cotangent given to either
     # output reaches the image, kernel and bias as through the block itself.
-    from onepixel.model import conv_relu_pool_single_channel, first_block_for_second_conv
+    from onepixel.models.cnn import conv_relu_pool_single_channel, first_block_for_second_conv
 
     key_x, key_w, key_b, key_g, key_h = jax.random.split(jax.random.key(9), 5)
     x = (jax.random.uniform(key_x, (4, size, size, 1)) < 0.1).astype(jnp.float32)
@@ -149,7 +149,7 @@ def test_first_block_channels_first_copy_is_its_output_transposed_and_passes_gra
 
 
 def test_conv_with_channels_first_copy_has_the_convolution_gradient():
-    from onepixel.model import conv, conv_with_channels_first_copy
+    from onepixel.models.cnn import conv, conv_with_channels_first_copy
 
     key_x, key_w, key_g = jax.random.split(jax.random.key(10), 3)
     x = jax.nn.relu(jax.random.normal(key_x, (5, 12, 11, 6)))

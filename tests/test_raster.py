@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from onepixel.raster import RASTERIZERS, rasterize
+from onepixel.data.raster import RASTERIZERS, rasterize
 
 ANGLES = np.arange(0, 180, 7.5)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from onepixel.cube import read_search
+from onepixel.search.cube import read_search
 
 from .conftest import REPO, copy_workflow, snakemake
 

@@ -2,9 +2,9 @@ import jax
 import numpy as np
 import pytest
 
-from onepixel.dataset import build_dataset
-from onepixel.model import CNN, Architecture, init_params, margin
-from onepixel.search import plain_flip_margins
+from onepixel.data.lines import build_dataset
+from onepixel.models.cnn import CNN, Architecture, init_params, margin
+from tests.reference import plain_flip_margins
 
 
 def by_hand(arch, params, image, row, col):
@@ -46,7 +46,7 @@ def test_whole_odd_size_set_matches_flip_by_hand(config):
 
 def test_cube_adversarial_is_misclassified_and_off_the_manifold(trained_d16):
     from onepixel import CNN, flip_search
-    from onepixel.cube import dataset_landing
+    from onepixel.search.cube import dataset_landing
 
     ds, chosen, arch, result = trained_d16
     images, labels = ds["images"].values[chosen], ds["label"].values[chosen]

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from onepixel.checkpoint import read_checkpoint
-from onepixel.cube import read_search
+from onepixel.search.cube import read_search
+from onepixel.training.checkpoint import read_checkpoint
 
 from .conftest import REPO, copy_workflow, snakemake
 

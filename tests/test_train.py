@@ -4,9 +4,11 @@ import jax
 import numpy as np
 import pytest
 
-from onepixel import train as training
-from onepixel.dataset import build_dataset, selected_images
-from onepixel.model import Architecture, init_params
+from onepixel.data.lines import build_dataset, selected_images
+from onepixel.models.architecture import Architecture
+from onepixel.models.cnn import CNN, init_params
+from onepixel.models.inference import make_class_fn
+from onepixel.training import train as training
 
 
 @pytest.fixture
@@ -20,38 +22,39 @@ def untrained_d16(tiny_config):
 
 
 def plain_errors(arch, params, images, labels) -> np.ndarray:
-    logits = np.asarray(training.CNN(arch).apply({"params": params}, images))
-    return np.flatnonzero((logits[:, 1] > logits[:, 0]) != labels.astype(bool))
+    """Images whose plain forward pass has its first maximal logit elsewhere than the label."""
+    logits = np.asarray(CNN(arch).apply({"params": params}, np.asarray(images, np.float32)))
+    return np.flatnonzero(logits.argmax(axis=1) != labels)
 
 
 def test_the_error_check_stops_after_the_first_chunk_with_an_error(untrained_d16, monkeypatch):
     arch, params, images, labels = untrained_d16
     monkeypatch.setattr(training, "EVAL_CHUNK", 32)
-    margin_fn = training.make_margin_fn(arch)
+    class_fn = make_class_fn(arch)
     truth = plain_errors(arch, params, images, labels)
     # An untrained net: some errors, not all, the first of them before the last chunk.
     assert 0 < truth.size < len(images) and truth[0] < len(images) - 32
 
     nothing = np.zeros(0, int)
-    wrong, checked = training.misclassified(margin_fn, params, images, labels, nothing, complete=True)
+    wrong, checked = training.misclassified(class_fn, params, images, labels, nothing, complete=True)
     np.testing.assert_array_equal(wrong, truth)
     assert checked == len(images)
 
     # Images are checked in order: the first chunk holding an error ends the count.
     first_chunk_with_error = truth[0] // 32
-    wrong, checked = training.misclassified(margin_fn, params, images, labels, nothing, complete=False)
+    wrong, checked = training.misclassified(class_fn, params, images, labels, nothing, complete=False)
     assert checked == 32 * (first_chunk_with_error + 1)
     np.testing.assert_array_equal(wrong, truth[truth < checked])
 
     # The last epoch's errors are checked first: one chunk suffices.
     last = truth[-3:]
-    wrong, checked = training.misclassified(margin_fn, params, images, labels, last, complete=False)
+    wrong, checked = training.misclassified(class_fn, params, images, labels, last, complete=False)
     assert checked == 32 and set(last) <= set(wrong) <= set(truth)
 
     # With no error, every image is checked.
     correct = np.setdiff1d(np.arange(len(images)), truth)
     wrong, checked = training.misclassified(
-        margin_fn, params, images[correct], labels[correct], nothing, complete=False
+        class_fn, params, images[correct], labels[correct], nothing, complete=False
     )
     assert wrong.size == 0 and checked == correct.size
 
@@ -82,3 +85,29 @@ def test_stopping_early_in_the_check_trains_the_same_net(tiny_config, monkeypatc
     assert early.history[-1] == {**complete.history[-1], "seconds": early.history[-1]["seconds"]}
     assert any(r["n_checked"] < len(images) for r in early.history)
     assert all((r["accuracy"] is None) == (r["n_checked"] < len(images)) for r in early.history)
+
+
+def three_class_lines(tiny_config):
+    """The D = 16 line images in three classes by angle: [0, 60), [60, 120), [120, 180) degrees."""
+    ds = build_dataset(16, 4.0, tiny_config)
+    angles = ds["rep_angle"].values % 180.0
+    labels = np.minimum(angles // 60.0, 2).astype(np.int64)
+    return ds["images"].values, labels
+
+
+def test_a_three_class_net_stops_at_the_first_epoch_with_no_argmax_error(tiny_config):
+    images, labels = three_class_lines(tiny_config)
+    assert set(labels.tolist()) == {0, 1, 2}
+    arch = Architecture(16, n_classes=3)
+    training_cfg = {**tiny_config["training"], "max_epochs": 60}
+    result = training.train(images, labels, arch, training_cfg, seed=0)
+    assert result.reached_full_accuracy and result.epochs > 1
+    assert result.history[-1]["n_errors"] == 0
+    assert plain_errors(arch, result.params, images, labels).size == 0
+    # The same seed retraces the same path: one epoch fewer leaves argmax errors,
+    # exactly as many as the last-but-one epoch recorded where it checked every image.
+    before = training.train(images, labels, arch, {**training_cfg, "max_epochs": result.epochs - 1}, seed=0)
+    errors_before = plain_errors(arch, before.params, images, labels)
+    assert errors_before.size > 0
+    assert before.history[-1]["n_errors"] == errors_before.size
+    assert before.history[-1]["n_checked"] == len(images)

@@ -10,9 +10,10 @@ import pytest
 import xarray as xr
 import yaml
 
-from onepixel.analysis import make_summary, read_summary
-from onepixel.cube import read_search
-from onepixel.dataset import read_dataset
+from onepixel.data.lines import read_dataset
+from onepixel.search.cube import read_search
+from onepixel.study.summary import read_summary
+from tests.reference import make_summary
 
 from .conftest import REPO, copy_workflow, snakemake
 

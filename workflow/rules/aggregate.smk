@@ -28,9 +28,7 @@ rule tables:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=settings.as_json(
-            {v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}
-        ),
+        settings=as_json({v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}),
     script:
         "../scripts/tables.py"
 
@@ -49,7 +47,7 @@ rule figure2_examples:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=settings.as_json(settings.dataset_settings(config, FIRST["D"])),
+        settings=as_json(settings.dataset_settings(config, FIRST["D"])),
     script:
         "../scripts/figures.py"
 
@@ -110,8 +108,6 @@ rule figures_of_variants:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings.as_json(
-            {v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}
-        ),
+        settings=as_json({v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}),
     script:
         "../scripts/figures.py"

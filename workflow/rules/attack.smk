@@ -49,6 +49,6 @@ rule attack_tables:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=settings.as_json(config["attacks"]),
+        settings=as_json(config["attacks"]),
     script:
         "../scripts/attack_tables.py"

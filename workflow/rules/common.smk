@@ -4,8 +4,9 @@ from pathlib import Path
 # The workflow's logic lives in the onepixel package at the repository root.
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from onepixel.config import ConfigError, step_name, validate_config
-from onepixel import inputs, settings, variants
+from onepixel.io import as_json
+from onepixel.study.config import ConfigError, step_name, validate_config
+from onepixel.study import inputs, settings, variants
 from snakemake.logging import logger
 
 try:
@@ -64,19 +65,19 @@ def net_config(wildcards):
 def settings_param(kind, role="net"):
     """A rule's params: the config its results depend on (a change reruns it)."""
     if kind == "dataset":
-        return lambda wc: settings.as_json(settings.dataset_settings(config, int(wc.D)))
+        return lambda wc: as_json(settings.dataset_settings(config, int(wc.D)))
     of = {
         "training": inputs.net_training_settings,
         "search": inputs.net_search_settings,
     }[kind]
-    return lambda wc: settings.as_json(
+    return lambda wc: as_json(
         of(net_config(wc), int(wc.D), role if role != "round" else f"round{wc.round}")
     )
 
 
 def figure_settings_param(wildcards):
     sizes = VARIANT_SIZES[wildcards.variant]
-    return settings.as_json(
+    return as_json(
         {
             str(d): settings.figure_settings(net_config(wildcards), d, wildcards.figure)
             for d in sizes
@@ -139,7 +140,7 @@ def round_dir(r):
 
 
 def attack_settings_param(wildcards):
-    return settings.as_json(
+    return as_json(
         settings.attack_settings(
             net_config(wildcards), int(wildcards.D), wildcards.attack
         )
@@ -252,7 +253,7 @@ def first_net(wildcards):
 
 def first_net_settings(wildcards):
     size = VARIANT_SIZES[wildcards.variant][0]
-    return settings.as_json(settings.search_settings(net_config(wildcards), size))
+    return as_json(settings.search_settings(net_config(wildcards), size))
 
 
 def variant_summaries(wildcards):

@@ -3,12 +3,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-from onepixel.logs import limit_cpu_threads  # noqa: E402
+from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads)
 
-from onepixel.attack_tables import write_attack_tables  # noqa: E402
-from onepixel.logs import parse_net_path, run_stage  # noqa: E402
+from onepixel.study.tables.attacks import write_attack_tables  # noqa: E402
+from onepixel.study.logs import run_stage  # noqa: E402
+from onepixel.study.paths import parse_net_path  # noqa: E402
 
 paths = {(Path(p).stem, *parse_net_path(p)): p for p in snakemake.input.attacks}
 run_stage(

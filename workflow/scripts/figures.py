@@ -3,14 +3,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-from onepixel.logs import limit_cpu_threads  # noqa: E402
+from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads)
 
-from onepixel import figures, variant_figures  # noqa: E402
-from onepixel.logs import parse_net_path, parse_result_path, run_stage  # noqa: E402
-from onepixel.stages import confirm_adversarial_flips  # noqa: E402
-from onepixel.variants import variant_config  # noqa: E402
+from onepixel.study.figures import paper as figures  # noqa: E402
+from onepixel.study.figures import variants as variant_figures  # noqa: E402
+from onepixel.study.logs import run_stage  # noqa: E402
+from onepixel.study.paths import parse_net_path, parse_result_path  # noqa: E402
+from onepixel.study.stages import confirm_adversarial_flips  # noqa: E402
+from onepixel.study.variants import variant_config  # noqa: E402
 
 
 def draw():

@@ -3,12 +3,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-from onepixel.logs import limit_cpu_threads  # noqa: E402
+from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads, uses_jax=False)
 
-from onepixel.analysis import write_tables  # noqa: E402
-from onepixel.logs import parse_net_path, parse_result_path, path_role, run_stage  # noqa: E402
+from onepixel.study.tables.paper import write_tables  # noqa: E402
+from onepixel.study.logs import run_stage  # noqa: E402
+from onepixel.study.paths import parse_net_path, parse_result_path, path_role  # noqa: E402
 
 
 def keyed(paths):

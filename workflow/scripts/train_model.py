@@ -3,13 +3,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-from onepixel.logs import limit_cpu_threads  # noqa: E402
+from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads, eigen_convolutions=True)
 
-from onepixel.logs import run_stage  # noqa: E402
-from onepixel.stages import train_model  # noqa: E402
-from onepixel.variants import variant_config  # noqa: E402
+from onepixel.study.logs import run_stage  # noqa: E402
+from onepixel.study.stages import train_model  # noqa: E402
+from onepixel.study.variants import variant_config  # noqa: E402
 
 given = snakemake.input
 role = snakemake.params.role

@@ -1,0 +1,164 @@
+"""Su et al.'s one-pixel differential evolution, ART's ``art.attacks.evasion.PixelAttack`` (th = 1, es = 1).
+
+The network is wrapped as a black box that binarises ART's grey proposals (ART
+works in [0, 1] here) and counts the images it classifies.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging.config
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from onepixel.attacks.base import NOT_FOUND, AttackResult, binarise, empty_result, make_label_fn, record
+
+
+@functools.cache
+def _art_classes():
+    """ART's ``PixelAttack`` and black-box classifier, imported on first use.
+
+    Importing ART takes seconds (it imports all of its attacks, defences and
+    SciPy's statistics), which the random and gradient attacks do not need.
+    ART configures logging when imported, and ``logging.config.dictConfig``
+    first closes every handler open then (a job's log file, opened "w", would
+    stay closed): those are kept open while it runs. ART also mentions that
+    PyTorch (not needed here) is missing.
+    """
+    clear = logging.config._clearExistingHandlers
+    logging.config._clearExistingHandlers = lambda: None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            from art.attacks.evasion import PixelAttack
+            from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+    finally:
+        logging.config._clearExistingHandlers = clear
+    return PixelAttack, BlackBoxClassifierNeuralNetwork
+
+
+class _OneImageQueries:
+    """Class probabilities of one image's one-pixel flips for ART, each distinct flip classified once.
+
+    ART's DE proposes (row, col, grey value) triples; binarised, every proposal
+    is the image itself or one of its D² one-pixel flips, so its 40,401
+    proposals for an image it cannot attack hold at most D² + 1 distinct
+    images. Each is classified the first time it is proposed and answered
+    from memory after (the same network, the same numbers); ``queries``
+    still counts every proposal, as the attack's cost. A proposal that
+    differs in more than one pixel is classified every time. Batches of at
+    most ``chunk`` are padded to a multiple of ``pad_to``, so a job compiles a
+    few shapes, not one per batch length ART happens to ask for.
+    """
+
+    def __init__(self, probabilities_fn, image: np.ndarray, chunk: int = 128, pad_to: int = 16):
+        self.probabilities_fn = probabilities_fn
+        self.image = image.reshape(-1).astype(np.uint8)
+        self.chunk = chunk
+        self.pad_to = pad_to
+        self.known: dict[int, np.ndarray] = {}
+        self.queries = 0
+        self.classified = 0
+
+    def __call__(self, binary: np.ndarray) -> np.ndarray:
+        flat = binary.reshape(len(binary), -1)
+        self.queries += len(flat)
+        differs = flat != self.image
+        n_changed = differs.sum(axis=1)
+        # -1: the image itself; >= 0: the flipped pixel; None: more than one pixel changed.
+        keys = [
+            None if n > 1 else (int(np.argmax(d)) if n else -1)
+            for n, d in zip(n_changed, differs, strict=True)
+        ]
+        new = list(dict.fromkeys(k for k in keys if k is not None and k not in self.known))
+        several = [i for i, k in enumerate(keys) if k is None]
+        batch = np.repeat(self.image[None], len(new) + len(several), axis=0)
+        for row, key in enumerate(new):
+            if key >= 0:
+                batch[row, key] ^= 1
+        batch[len(new) :] = flat[several]
+        rows = [None] * len(flat)
+        if len(batch):
+            probabilities = self._classify(batch)
+            self.known.update(zip(new, probabilities[: len(new)], strict=True))
+            for i, row in zip(several, probabilities[len(new) :], strict=True):
+                rows[i] = row
+        for i, key in enumerate(keys):
+            if key is not None:
+                rows[i] = self.known[key]
+        return np.stack(rows)
+
+    def _classify(self, batch: np.ndarray) -> np.ndarray:
+        self.classified += len(batch)
+        parts = []
+        for start in range(0, len(batch), self.chunk):
+            part = batch[start : start + self.chunk]
+            padded = -(-len(part) // self.pad_to) * self.pad_to
+            part = np.concatenate([part, np.repeat(part[-1:], padded - len(part), axis=0)])
+            parts.append(np.asarray(self.probabilities_fn(part))[: min(self.chunk, len(batch) - start)])
+        return np.concatenate(parts)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _probabilities(model, size, params, binary):
+    """Class probabilities of flat (m, D * D) binary images."""
+    return jax.nn.softmax(model.apply({"params": params}, binary.reshape(-1, size, size).astype(jnp.float32)))
+
+
+def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> AttackResult:
+    """Su et al.'s one-pixel differential evolution, ART's ``PixelAttack`` (th = 1, es = 1), untargeted.
+
+    For 2 classes ART refuses ``y``; ``generate(x)`` attacks the predicted
+    label, which is the true one for a net at training accuracy 1.0 (an image
+    it misclassifies is reported as not attacked). ``extra["classified"]``:
+    per image, the distinct images the network classified (``queries``
+    counts every proposal; see ``_OneImageQueries``).
+    """
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"de_attack: max_iter={max_iter!r}; use a whole number >= 1")
+    params = jax.device_put(params)  # once, for both functions
+    predict_labels = make_label_fn(model, params)
+    n, size = len(images), images.shape[-1]
+    probabilities_fn = functools.partial(_probabilities, model, size, params)
+    n_classes = int(np.asarray(probabilities_fn(np.zeros((16, size * size), np.uint8))).shape[-1])
+    current = {}
+
+    def predict(x):
+        # ART passes (m, 1, D, D) grey values in [0, 1] (channels first): binarise, then classify.
+        return current["queries"](binarise(np.asarray(x).reshape(len(x), size, size)))
+
+    PixelAttack, BlackBoxClassifierNeuralNetwork = _art_classes()
+    classifier = BlackBoxClassifierNeuralNetwork(
+        predict, (1, size, size), n_classes, channels_first=True, clip_values=(0, 1)
+    )
+    # ART would hand a generation's 399 proposals over in batches of 128; in one, the
+    # new flips among them are classified in one call.
+    classify_in_batches = classifier.predict
+    classifier.predict = lambda x, batch_size=128, **kwargs: classify_in_batches(
+        x, batch_size=max(batch_size, len(x)), **kwargs
+    )
+    attack = PixelAttack(classifier, th=1, es=1, max_iter=max_iter, targeted=False, verbose=False)
+    result = empty_result(n)
+    result.extra["classified"] = np.zeros(n, np.int64)
+    for i in range(n):
+        if int(np.asarray(predict_labels(images[i : i + 1]))[0]) != labels[i]:
+            continue  # misclassified already: not an attack target
+        np.random.seed(seed + i)  # ART's DE draws from NumPy's global generator
+        current["queries"] = _OneImageQueries(probabilities_fn, images[i])
+        started = time.perf_counter()
+        adversarial = attack.generate(images[i : i + 1, None].astype(np.float32))
+        seconds = time.perf_counter() - started
+        changed = np.flatnonzero(binarise(adversarial[0, 0]).ravel() != images[i].ravel())
+        pixel = NOT_FOUND
+        if changed.size == 1:
+            flipped = binarise(adversarial[0, 0])[None]
+            if int(np.asarray(predict_labels(flipped))[0]) != labels[i]:
+                pixel = int(changed[0])
+        result.queries[i] = current["queries"].queries
+        result.extra["classified"][i] = current["queries"].classified
+        record(result, i, pixel, size, seconds)
+    return result

@@ -1,0 +1,31 @@
+"""Single flips in a random order until the first success or the budget (foolbox's SinglePixelAttack)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from onepixel.attacks.base import (
+    AttackResult,
+    check_budget,
+    empty_result,
+    make_label_fn,
+    record,
+    try_in_order,
+)
+
+
+def random_attack(model, params, images, labels, *, budget: int, seed: int, chunk: int = 64) -> AttackResult:
+    """Single flips in a random order (per image, from ``seed``) until the first success or ``budget``."""
+    check_budget(budget)
+    predict = make_label_fn(model, params)
+    n, size = len(images), images.shape[-1]
+    result = empty_result(n)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        started = time.perf_counter()
+        order = rng.permutation(size * size)
+        pixel, result.queries[i] = try_in_order(predict, images[i], labels[i], order, budget, chunk)
+        record(result, i, pixel, size, time.perf_counter() - started)
+    return result

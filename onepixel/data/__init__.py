@@ -1,0 +1,1 @@
+"""Images: line rasterisers, the line manifold's dataset, and the one-flip pairs between images."""

@@ -1,0 +1,1 @@
+"""Networks: the architecture record, the paper's CNN and its kin, and batched inference."""

@@ -1,0 +1,136 @@
+"""The flip cube: built from a search's margins and decisions, written and read as NetCDF (no JAX here).
+
+One ``xarray.Dataset`` per network, dims image x row x col; jobs that only read
+cubes (summaries, tables) import this module, not the search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from onepixel.io import annotate, read_netcdf, write_netcdf
+
+SEARCH_KIND = "search"
+SEARCH_VARIABLES = (
+    "margin",
+    "adversarial",
+    "misclassified",
+    "lands_on",
+    "on_manifold",
+    "base_margin",
+    "label",
+    "angle",
+    "length",
+)
+
+
+def flip_cube(
+    margins: np.ndarray,
+    wrong: np.ndarray,
+    base_margin: np.ndarray,
+    base_wrong: np.ndarray,
+    labels: np.ndarray,
+    lands_on: np.ndarray,
+    coords: dict | None = None,
+    attrs: dict | None = None,
+) -> xr.Dataset:
+    """The flip cube as xarray: (image, row, col), per-image coordinates, counts as attributes.
+
+    A flip is adversarial when the flipped image is classified differently from
+    the image's label and is not itself a valid image: a flip onto another valid
+    image (possible for even D, where two images of different labels can differ
+    in one pixel) is a correct answer of the net, not an attack.
+    """
+    n, height, width = margins.shape
+    wrong = np.asarray(wrong)
+    lands_on = lands_on.astype(np.int32, copy=False)
+    on_manifold = lands_on >= 0
+    # Flips onto a valid image are few: the full cubes are not combined (each
+    # temporary is 72 MB at D = 80 step 0.5, and fresh pages are slow to touch).
+    on_flat = np.flatnonzero(on_manifold)
+    adversarial = wrong.copy()
+    adversarial.reshape(-1)[on_flat] = False
+    n_adversarial = np.count_nonzero(adversarial.reshape(n, -1), axis=1)
+    coords = dict(coords or {})
+    image_index = coords.pop("image", np.arange(n))
+    ds = xr.Dataset(
+        data_vars={
+            "margin": (("image", "row", "col"), margins.astype(np.float32, copy=False)),
+            "adversarial": (("image", "row", "col"), adversarial),
+            "misclassified": (("image", "row", "col"), wrong),
+            "lands_on": (("image", "row", "col"), lands_on),
+            "on_manifold": (("image", "row", "col"), on_manifold),
+            "base_margin": ("image", base_margin.astype(np.float32)),
+            "n_adversarial": ("image", n_adversarial.astype(np.int32)),
+        },
+        coords={
+            "image": np.asarray(image_index),
+            "row": np.arange(height),
+            "col": np.arange(width),
+            "label": ("image", np.asarray(labels)),
+            **{name: ("image", np.asarray(values)) for name, values in coords.items()},
+        },
+    )
+    meta = {
+        "margin": ("logit of the image's label minus the best other logit, after flipping this pixel", "1"),
+        "adversarial": (
+            "flipped image is classified differently from the image's label and is no valid image",
+            "1",
+        ),
+        "misclassified": ("flipped image is classified differently from the image's label (argmax)", "1"),
+        "lands_on": ("index of the valid image the flip yields (-1: none)", "1"),
+        "on_manifold": ("the flip yields another valid image (never adversarial)", "1"),
+        "base_margin": ("margin of the unflipped image (label logit minus best other)", "1"),
+        "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
+        "image": ("index of the image", "1"),
+        "row": ("flipped pixel row", "px"),
+        "col": ("flipped pixel column", "px"),
+        "label": ("class of the image the flips are judged against", "1"),
+        "angle": ("representative generating angle", "degree"),
+        "length": ("representative generating length", "px"),
+    }
+    annotate(ds, {name: value for name, value in meta.items() if name in ds.variables})
+    n_candidates = int(adversarial.size)
+    total_adversarial = int(n_adversarial.sum())
+    ds.attrs.update(
+        attrs or {},
+        n_candidates=n_candidates,
+        n_adversarial=total_adversarial,
+        adversarial_rate=float(total_adversarial / max(n_candidates, 1)),
+        n_base_errors=int(np.asarray(base_wrong).sum()),
+        n_on_manifold=int(on_flat.size),
+        n_on_manifold_misclassified=int(np.count_nonzero(wrong.reshape(-1)[on_flat])),
+    )
+    return ds
+
+
+def landing_array(shape, source, row, col, target) -> np.ndarray:
+    """(N, H, W) index of the valid image each flip yields, -1 where none, from one-pixel pairs."""
+    lands_on = np.full(shape, -1, np.int32)
+    lands_on[source, row, col] = target
+    return lands_on
+
+
+def dataset_landing(dataset: xr.Dataset, image_indices: np.ndarray) -> np.ndarray:
+    """(N, D, D) dataset index of the dataset image each flip of the chosen images yields, -1 where none."""
+    position = np.full(dataset.sizes["image"], -1, np.int64)
+    position[image_indices] = np.arange(len(image_indices))
+    source = position[dataset["pair_image"].values]
+    keep = source >= 0
+    shape = (len(image_indices), dataset.sizes["row"], dataset.sizes["col"])
+    pairs = (dataset[name].values[keep] for name in ("pair_row", "pair_col", "pair_target"))
+    return landing_array(shape, source[keep], *pairs)
+
+
+def write_search(ds: xr.Dataset, path) -> None:
+    write_netcdf(ds, path, SEARCH_KIND)
+
+
+def read_search(path, lazy: bool = False) -> xr.Dataset:
+    return read_netcdf(path, SEARCH_KIND, SEARCH_VARIABLES, lazy=lazy)
+
+
+def open_cube(path) -> xr.Dataset:
+    """A flip cube of the workflow (``results/search/<variant>/…/seed{seed}.nc``), checked to be one."""
+    return read_search(path)

@@ -1,0 +1,1 @@
+"""The study's figures (PNG and PDF): the paper's Fig. 2-6, the variants' and the attacks'."""

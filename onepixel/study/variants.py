@@ -1,0 +1,107 @@
+"""Study variants: named overrides of the model and training keys (defences, deeper nets).
+
+A variant's *net config* is the study config with the variant's ``model`` and
+``training`` overrides merged in and ``variant`` set to its name; every stage
+of a variant's nets reads that config, so settings, provenance and the
+identity checks of its files are those of the variant. Datasets do not depend
+on the variant and are shared.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from onepixel.models.architecture import Architecture
+
+DEFAULT_VARIANTS = {"paper": {}}
+REFERENCE_VARIANT = "paper"
+# Training keys a config may leave out (older configs): their neutral value.
+TRAINING_DEFAULTS = {"label_smoothing": 0.0, "distillation_temperature": None, "adversarial_rounds": 0}
+# Optimisation attacks (onepixel.attacks): off unless a config enables them.
+ATTACK_DEFAULTS = {
+    "enabled": False,
+    "methods": ["de", "random", "gradient"],
+    "de_max_iter": 100,
+    "random_budget": 1000,
+    "gradient_budget": 100,
+    "vulnerable_per_net": 8,
+    "invulnerable_per_net": 2,
+    "seed": 0,
+}
+
+
+def fill_defaults(config: dict) -> dict:
+    """Add the optional keys (``variants``, ``attacks``, the defence keys of ``training``) in place."""
+    if isinstance(config.get("training"), dict):
+        for key, value in TRAINING_DEFAULTS.items():
+            config["training"].setdefault(key, value)
+    config.setdefault("variants", copy.deepcopy(DEFAULT_VARIANTS))
+    if isinstance(config.setdefault("attacks", {}), dict):
+        for key, value in ATTACK_DEFAULTS.items():
+            config["attacks"].setdefault(key, copy.deepcopy(value))
+    return config
+
+
+def variant_names(config: dict) -> list[str]:
+    return list(config.get("variants") or DEFAULT_VARIANTS)
+
+
+def reference_variant(config: dict) -> str:
+    """The variant every other is compared with: ``paper``, else the first listed."""
+    names = variant_names(config)
+    return REFERENCE_VARIANT if REFERENCE_VARIANT in names else names[0]
+
+
+def merge_overrides(config: dict, overrides: dict) -> dict:
+    """A copy of ``config`` with ``overrides`` (``{"model": {...}, "training": {...}}``) merged in."""
+    merged = copy.deepcopy(config)
+    for section, values in (overrides or {}).items():
+        merged[section] = {**merged[section], **copy.deepcopy(values)}
+    return merged
+
+
+def variant_config(config: dict, name: str) -> dict:
+    """The net config of variant ``name``: what its training, search and summaries read."""
+    variants = config.get("variants") or DEFAULT_VARIANTS
+    if name not in variants:
+        raise KeyError(f"variant {name!r} is not in the config's variants {sorted(variants)}")
+    merged = merge_overrides({k: v for k, v in config.items() if k != "variants"}, variants[name])
+    merged["variant"] = name
+    return merged
+
+
+def config_variant(config: dict) -> str:
+    """The variant a net config belongs to (a study config without variants: the reference)."""
+    return config.get("variant", REFERENCE_VARIANT)
+
+
+def fit_problem(config: dict, size: int) -> str | None:
+    """Why a net config's network does not fit D = ``size`` (None if it does)."""
+    try:
+        Architecture.from_config(size, config["model"])
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def variant_sizes(config: dict, name: str) -> tuple[list[int], dict[int, str]]:
+    """The sizes a variant's net fits, and the skipped ones with the reason."""
+    net_config = variant_config(config, name)
+    fits, skipped = [], {}
+    for size in config["sizes"]:
+        problem = fit_problem(net_config, size)
+        if problem is None:
+            fits.append(size)
+        else:
+            skipped[size] = problem
+    return fits, skipped
+
+
+def training_kind(config: dict) -> str:
+    """How a net config's nets are trained: plain, distillation (teacher + student) or adversarial rounds."""
+    training = config["training"]
+    if training.get("distillation_temperature") is not None:
+        return "distillation"
+    if training.get("adversarial_rounds", 0) > 0:
+        return "adversarial"
+    return "plain"

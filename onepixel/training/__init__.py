@@ -1,0 +1,1 @@
+"""Training to full training accuracy, the defences' training sets, and checkpoints."""
