@@ -102,16 +102,38 @@ def test_rate_table_mean_and_spread_over_seeds(tmp_path, d16, tiny_config):
     assert rows[0]["onto_label_0"] + rows[0]["onto_label_1"] + rows[0]["onto_ambiguous"] == n_pairs
 
 
-def test_figures_draw_from_synthetic_summaries(tmp_path, d16, tiny_config):
-    from onepixel.study.figures import paper as figures
+def test_the_figures_draw_what_their_data_hold(tmp_path, d16, tiny_config):
+    from onepixel.study.figures import files, paper
+    from onepixel.study.summary import read_summary
 
     paths = write_study(tmp_path, d16, tiny_config)
-    for name in ("figure4_likelihood", "figure5_heatmaps", "figure6_redundancy"):
-        png, pdf = tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
-        getattr(figures, name)(paths, tiny_config, png, pdf)
-        assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5000
-        assert pdf.read_bytes().startswith(b"%PDF")
-    figures.figure2_examples(
+    groups = {(16, 4.0): [read_summary(path) for _, path in sorted(paths.items())]}
+    runs = groups[(16, 4.0)]
+    # Fig. 5: the heatmap is the per-pixel likelihood, averaged over the seeds.
+    fig5 = paper.fig5_heatmaps(groups, tiny_config["dataset"])
+    heat = fig5.axes[0].images[0].get_array()
+    expected = np.mean([s["pixel_adversarial"].values / s.attrs["n_images"] for s in runs], axis=0)
+    np.testing.assert_allclose(heat, expected)
+    # Fig. 6: one point per (D, step) at log2(N) / D², the mean rate over seeds; x labels readable.
+    fig6 = paper.fig6_redundancy(groups)
+    x, y = fig6.axes[0].lines[0].get_data()
+    assert x[0] == pytest.approx(np.log2(runs[0].attrs["n_images"]) / 256)
+    assert y[0] == pytest.approx(np.mean([s.attrs["adversarial_rate"] for s in runs]))
+    fig6.canvas.draw()
+    shown = [t.get_text() for t in fig6.axes[0].xaxis.get_ticklabels(which="both") if t.get_text()]
+    assert shown and all(label.startswith(("$10^", "$2\\times", "$5\\times")) for label in shown), shown
+    assert not any(t.get_text() for t in fig6.axes[0].xaxis.get_minorticklabels())
+    # Fig. 4: only angles within the window around each boundary, one line per D.
+    fig4 = paper.fig4_likelihood(groups, (0.0, 40.0), 10.0)
+    for ax, centre in zip(fig4.axes, (0.0, 40.0), strict=True):
+        (line,) = ax.get_lines()[:1]
+        assert np.all(np.abs(line.get_xdata() - centre) <= 10.0)
+    # The study's jobs save them as PNG and PDF with their provenance.
+    png, pdf = tmp_path / "fig6.png", tmp_path / "fig6.pdf"
+    files.figure6_redundancy(paths, tiny_config, png, pdf)
+    assert png.read_bytes().startswith(b"\x89PNG") and b"git_commit" in png.read_bytes()
+    assert pdf.read_bytes().startswith(b"%PDF")
+    files.figure2_examples(
         tmp_path / "D16_step4.0.nc", (16, 4.0), tiny_config, tmp_path / "f2.png", tmp_path / "f2.pdf"
     )
     assert (tmp_path / "f2.png").stat().st_size > 5000

@@ -152,8 +152,16 @@ def test_every_bad_argument_is_one_value_error(kwargs, message):
 def test_binary_images_of_any_dtype_are_searched(images):
     arch = Architecture(4, conv_channels=(2,), kernel=3, pool=1, dense_units=4)
     params = CNN(arch).init(jax.random.key(0), jnp.zeros((1, 4, 4)))["params"]
+    images = images.copy()
+    images[1, 1:3, 2] = 0  # two different images, so the two cubes differ
     cube = flip_search(CNN(arch), params, images)
-    assert cube.attrs["n_candidates"] == 32
+    # The same search as on the same 0/1 values as uint8.
+    reference = flip_search(CNN(arch), params, images.astype(np.uint8))
+    for name in ("margin", "misclassified", "adversarial", "lands_on", "base_margin", "label"):
+        np.testing.assert_array_equal(cube[name].values, reference[name].values, err_msg=name)
+    assert (
+        cube.attrs["n_candidates"] == 32 and cube.attrs["n_adversarial"] == reference.attrs["n_adversarial"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,3 +209,19 @@ def test_the_workflow_cube_is_what_flip_search_returns(tiny_study):
     for name in ("margin", "misclassified", "adversarial", "on_manifold", "lands_on", "base_margin"):
         np.testing.assert_array_equal(cube[name].values, stored[name].values, err_msg=name)
     assert cube.attrs["n_adversarial"] == stored.attrs["n_adversarial"]
+
+
+def test_the_api_pages_snippets_run():
+    """docs/api.md's train-and-search and any-model snippets, as a user copies them."""
+    import re
+
+    from .conftest import REPO
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "api.md").read_text(), re.DOTALL)
+    namespace: dict = {}
+    for block in blocks[:2]:
+        exec(block, namespace)  # the documentation's own code
+    assert namespace["trained"].reached_full_accuracy
+    assert (
+        namespace["cube"].attrs["search_method_used"] == "plain" and namespace["cube"].attrs["n_classes"] == 3
+    )

@@ -211,7 +211,10 @@ def test_images_are_sampled_stratified_by_vulnerability():
 
 
 def test_recall_against_a_hand_built_cube(planted):
-    from onepixel.attacks.scores import first_hit_rank, found_adversarial, recall_at, recall_rows
+    import xarray as xr
+
+    from onepixel.attacks.scores import first_hit_rank, found_adversarial, recall_at
+    from onepixel.study.tables.attacks import attack_recall_rows
 
     model, params, images, labels, vulnerable = planted
     result = attacks.gradient_attack(model, params, images, labels, budget=SIZE * SIZE)
@@ -226,12 +229,20 @@ def test_recall_against_a_hand_built_cube(planted):
     ]
     np.testing.assert_array_equal(first_hit_rank(order, vulnerable), expected)
     hit = found_adversarial(result.found, result.row, result.col, vulnerable)
-    row = recall_rows({"hit": hit, "n_vulnerable": vulnerable.sum(axis=(1, 2))})
-    assert (
-        row["recall"] == 1.0
-        and row["n_1-2"] == int(has.sum())
-        and row["false_successes_on_invulnerable"] == 0
-    )
+    # The attack table's row, as the workflow makes it from the attack file.
+    per_image = {
+        "hit": hit,
+        "n_vulnerable": vulnerable.sum(axis=(1, 2)),
+        "queries": result.queries,
+        "seconds": result.seconds,
+        "first_hit_rank": ranks,
+    }
+    attack_file = xr.Dataset({k: ("image", v) for k, v in per_image.items()})
+    attack_file.attrs["exhaustive_seconds_per_image"] = 0.01
+    (row,) = attack_recall_rows({("gradient", "paper", SIZE, 4.0, 0): attack_file})
+    assert row["recall_mean"] == 1.0 and row["recall_at_1"] == 1.0
+    assert row["n_1-2"] == int(has.sum()) and row["recall_1-2"] == 1.0
+    assert row["n_vulnerable"] == int(has.sum()) and row["false_successes_on_invulnerable"] == 0
 
 
 def test_art_is_imported_by_the_de_attack_only_and_keeps_the_log_file_open(tmp_path):

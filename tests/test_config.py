@@ -1,9 +1,10 @@
 import copy
+import subprocess
 
 import pytest
 import yaml
 
-from onepixel.study.config import ConfigError, load_config_file, validate_config
+from onepixel.study.config import ConfigError, load_config_file, load_schema, merge_config, validate_config
 from onepixel.study.config import main as config_main
 
 from .conftest import REPO
@@ -12,6 +13,68 @@ from .conftest import REPO
 def test_shipped_configs_are_valid():
     for name in ("config.yaml", "tiny.yaml"):
         validate_config(yaml.safe_load((REPO / "config" / name).read_text()))
+
+
+def merged(*paths) -> dict:
+    """The config Snakemake runs: config/config.yaml (the Snakefile's), then each --configfile over it."""
+    config: dict = {}
+    for path in ("config/config.yaml", *paths):
+        merge_config(config, load_config_file(REPO / path))
+    return validate_config(config, sources=("config/config.yaml", *paths))
+
+
+def make_commands(target: str, *variables: str) -> list[str]:
+    run = subprocess.run(["make", "-n", target, *variables], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("target", "variables", "study"),
+    [
+        ("run", (), "default"),
+        ("paper", (), "default"),
+        ("defences", (), "defences"),
+        ("demo", (), "default"),
+        ("run", ("CONFIG=config/tiny_defences.yaml",), "defences"),
+    ],
+)
+def test_each_make_target_checks_the_merged_config_snakemake_runs(target, variables, study):
+    lines = make_commands(target, *variables)
+    check = next(line for line in lines if "-m onepixel.study.config" in line).split()
+    run = next(line for line in lines if "snakemake --cores" in line).split()
+    checked = check[check.index("onepixel.study.config") + 1 :]
+    configfiles = run[run.index("--configfile") + 1 :]
+    # What is checked is what Snakemake merges: its own config/config.yaml, then the --configfile.
+    assert list(dict.fromkeys(checked)) == list(dict.fromkeys(["config/config.yaml", *configfiles]))
+    assert config_main(checked) == 0
+    assert (merged(*configfiles)["name"] or "default") == study
+
+
+def test_an_override_file_alone_is_checked_merged(tmp_path):
+    """`make run CONFIG=my.yaml` with only the keys it changes: invalid alone, valid merged."""
+    override = tmp_path / "my.yaml"
+    override.write_text("sizes: [16]\nseeds: [0]\n")
+    with pytest.raises(ConfigError, match="required"):
+        validate_config(load_config_file(override), sources=[override])
+    assert config_main([str(REPO / "config/config.yaml"), str(override)]) == 0
+    lines = make_commands("run", f"CONFIG={override}")
+    assert any(f"onepixel.study.config config/config.yaml {override}" in line for line in lines)
+
+
+def test_optional_keys_take_the_schemas_defaults():
+    config = validate_config(
+        {k: v for k, v in load_config_file(REPO / "config/tiny.yaml").items() if k != "attacks"}
+    )
+    schema = load_schema()
+    attacks = schema["properties"]["attacks"]["properties"]
+    assert config["attacks"] == {key: spec["default"] for key, spec in attacks.items()}
+    assert config["name"] == "" and config["training"]["adversarial_rounds"] == 0
+    # The schema's attack defaults are the study's: config/config.yaml sets the same values.
+    shipped = load_config_file(REPO / "config/config.yaml")["attacks"]
+    assert {k: v for k, v in shipped.items() if k != "enabled"} == {
+        k: v for k, v in config["attacks"].items() if k != "enabled"
+    }
 
 
 def test_default_config_is_the_paper_grid():

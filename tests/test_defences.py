@@ -156,7 +156,12 @@ def test_conflicting_and_repeated_flips_are_handled():
 
 @pytest.mark.parametrize(
     "size, channels",
-    [(32, (32, 32, 64)), (34, (32, 32, 64)), (24, (64, 64)), (17, (64, 64))],
+    [
+        pytest.param(32, (32, 32, 64), marks=pytest.mark.slow),
+        (34, (32, 32, 64)),
+        (24, (64, 64)),
+        pytest.param(17, (64, 64), marks=pytest.mark.slow),
+    ],
     ids=["deeper-D32", "deeper-D34", "wider-D24", "wider-D17"],
 )
 def test_fast_search_equals_plain_on_deeper_and_wider_nets(config, size, channels):

@@ -196,14 +196,38 @@ def test_search_method_switch_and_fallback(trained_d16, caplog):
 
 
 @pytest.mark.slow
-def test_benchmark_script_runs_both_searches_side_by_side(tmp_path, capsys):
-    from .bench import benchmark_main as main
+def test_the_search_benchmark_compares_plain_a_ref_and_this_tree(tmp_path):
+    from .bench import run_benchmark, table_row
 
-    # No trained network under --models: it trains one epoch here.
-    main(["search", "--sizes", "16", "--step", "6", "--plain-candidates", "512", "--models", str(tmp_path)])
-    out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("| 16 |"))
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert float(cells[3].replace(",", "")) > 0 and float(cells[4].replace(",", "")) > 0  # cand/s
-    assert cells[5].endswith("x") and cells[-1] == "0"  # a ratio; no decision differs
-    assert "profile (synchronised run" in out
+    # No trained network under --models: random weights; HEAD as the ref (a git worktree).
+    args = ["--ref", "HEAD", "--sizes", "16", "--step", "6", "--plain-candidates", "1024"]
+    out = run_benchmark("search.py", *args, "--models", str(tmp_path))
+    cells = table_row(out, "16")
+    assert float(cells[3].replace(",", "")) > 0 and float(cells[5].replace(",", "")) > 0  # cand/s
+    assert cells[6].endswith("x") and cells[7].endswith("x")  # fast / plain and new / HEAD
+    assert cells[-2:] == ["0", "0"]  # no decision differs from plain's, nor from HEAD's
+    assert "networks: D = 16: random weights" in out
+
+
+@pytest.mark.slow
+def test_the_training_and_de_benchmarks_compare_a_ref_with_this_tree(tmp_path):
+    from .bench import run_benchmark, table_row
+
+    out = run_benchmark("train.py", "--ref", "HEAD", "--sizes", "16", "--step", "6", "--epochs", "2")
+    cells = table_row(out, "16")
+    assert cells[4].endswith("x") and cells[5] == "2 / 2"
+    assert float(cells[6]) < 1e-4  # the same batches and masks: the same losses
+    de_args = [
+        "--ref",
+        "HEAD",
+        "--sizes",
+        "16",
+        "--images",
+        "2",
+        "--max-iter",
+        "3",
+        "--models",
+        str(tmp_path),
+    ]
+    cells = table_row(run_benchmark("de.py", *de_args), "16")
+    assert cells[4].endswith("x") and cells[-1] == "yes"

@@ -67,7 +67,8 @@ def test_checkpoint_round_trip_and_foreign_architecture(tmp_path):
     path = tmp_path / "params.msgpack"
     save_params(params, path)
     back = load_params(path, arch)
-    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(back), strict=False):
+    assert jax.tree_util.tree_structure(back) == jax.tree_util.tree_structure(params)
+    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(back), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ResultFileError, match="does not match the configured architecture"):
         load_params(path, Architecture(32))

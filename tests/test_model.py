@@ -60,11 +60,13 @@ class FlaxConvCNN(nn.Module):
         return nn.Dense(self.arch.n_classes)(x)
 
 
+SLOW = pytest.mark.slow  # the fast loop keeps one case of each check
 ARCHITECTURES = [
     Architecture(80),
-    Architecture(33, kernel=5, pool=3),
-    Architecture(48, conv_channels=(8, 16, 16)),
+    pytest.param(Architecture(33, kernel=5, pool=3), marks=SLOW),
+    pytest.param(Architecture(48, conv_channels=(8, 16, 16)), marks=SLOW),
 ]
+BLOCK_SHAPES = [pytest.param(24, 3, 2, marks=SLOW), (17, 3, 2), pytest.param(33, 5, 3, marks=SLOW)]
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -89,6 +91,7 @@ def test_model_matches_plain_flax_convolution_network(arch):
     np.testing.assert_allclose(trained_form, reference, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_gradient_equals_plain_flax_gradient():
     arch = Architecture(24, dropout=0.0)
     params = init_params(arch, jax.random.key(6))
@@ -103,7 +106,7 @@ def test_training_gradient_equals_plain_flax_gradient():
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize(("size", "kernel", "pool"), [(24, 3, 2), (17, 3, 2), (33, 5, 3)])
+@pytest.mark.parametrize(("size", "kernel", "pool"), BLOCK_SHAPES)
 def test_single_channel_block_gradient_equals_autodiff_of_conv_relu_reduce_window(size, kernel, pool):
     # The hand-written backward against JAX's gradient of conv -> ReLU ->
     # reduce_window (nn.max_pool), on sparse binary images (many exact ties),
@@ -127,7 +130,7 @@ def test_single_channel_block_gradient_equals_autodiff_of_conv_relu_reduce_windo
         np.testing.assert_allclose(a, t, atol=1e-4, rtol=1e-4, err_msg=name)
 
 
-@pytest.mark.parametrize(("size", "kernel", "pool"), [(24, 3, 2), (17, 3, 2), (33, 5, 3)])
+@pytest.mark.parametrize(("size", "kernel", "pool"), BLOCK_SHAPES)
 def test_first_block_channels_first_copy_is_its_output_transposed_and_passes_gradients(size, kernel, pool):
     # The copy for the second conv's kernel gradient: bit for bit the block's
     # output with batch and channels swapped; a cotangent given to either

@@ -23,7 +23,7 @@ def test_cube_entries_equal_flip_by_hand(trained_d16, config):
     samples = [
         (int(i), int(r), int(c))
         for i, r, c in zip(
-            rng.integers(0, len(images), 40), rng.integers(0, 16, 40), rng.integers(0, 16, 40), strict=False
+            rng.integers(0, len(images), 40), rng.integers(0, 16, 40), rng.integers(0, 16, 40), strict=True
         )
     ]
     samples += [(0, 0, 0), (0, 0, 15), (0, 15, 0), (len(images) - 1, 15, 15), (3, 8, 8)]

@@ -63,6 +63,10 @@ def test_defences_config_plans_every_variant(plan_dir):
     assert "attack" not in counts
     skipped = "variant deeper: D=16 skipped (model: D=16 is too small for 3 conv blocks"
     assert skipped in run.stdout + run.stderr
+    # `make defences` leaves the default study's tables and figures alone.
+    assert "results/tables/defences/rates.csv" in run.stdout
+    assert "results/figures/defences/paper/fig5_heatmaps.png" in run.stdout
+    assert not re.search(r"results/(tables|figures)/(rates|variants_rate|fig2)", run.stdout)
 
 
 def test_one_result_file_plans_only_what_it_needs(plan_dir):
@@ -261,13 +265,13 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
 
 @pytest.mark.slow
 def test_study_cost_sums_the_tiny_study_benchmark_files(tiny_study, capsys):
-    from .bench import benchmark_main as main
+    from onepixel.study.__main__ import main
 
     work, cfg = tiny_study
     expected = 0.0
     for tsv in (work / "results" / "benchmarks" / "train").rglob("*.tsv"):
         expected += float(read_csv_tab(tsv)[0]["s"])
-    main(["cost", "--root", str(work)])
+    assert main(["cost", str(work / "results")]) == 0
     printed = capsys.readouterr().out
     train_rows = [line.split("|") for line in printed.splitlines() if line.startswith("| train |")]
     assert train_rows, printed
@@ -277,6 +281,39 @@ def test_study_cost_sums_the_tiny_study_benchmark_files(tiny_study, capsys):
     assert {row[2].strip() for row in train_rows} == set(cfg["variants"])
     assert abs(sum(float(row[5]) for row in train_rows) - expected) <= len(train_rows)
     assert "total job time" in printed
+
+
+def assert_attack_table_is_that_of_the_attack_files_and_cubes(work, table_path):
+    """Every recall of the attack table recounted from the per-image attack files; every hit from the cube."""
+    results = work / "results"
+    rows = {(r["attack"], r["variant"]): r for r in read_csv(table_path)}
+    assert rows and {attack for attack, _ in rows} == {"de", "random", "gradient"}
+    for (attack, variant), row in rows.items():
+        hits, vulnerable, per_seed = [], [], []
+        for path in sorted((results / "attacks" / variant).glob(f"D16_step4.0/seed*/{attack}.nc")):
+            seed = int(path.parent.name[len("seed") :])
+            with (
+                xr.open_dataset(path) as result,
+                xr.open_dataset(results / "search" / variant / "D16_step4.0" / f"seed{seed}.nc") as cube,
+            ):
+                position = {int(image): k for k, image in enumerate(cube["image"].values)}
+                for i, image in enumerate(result["image"].values):
+                    adversarial = cube["adversarial"].values[position[int(image)]]
+                    assert int(result["n_vulnerable"].values[i]) == int(adversarial.sum())
+                    found, r, c = (int(result[v].values[i]) for v in ("found", "row", "col"))
+                    assert bool(result["hit"].values[i]) == bool(found and adversarial[r, c])
+                hit, counts = result["hit"].values, result["n_vulnerable"].values
+            hits.append(hit)
+            vulnerable.append(counts)
+            if (counts > 0).any():
+                per_seed.append(hit[counts > 0].mean())
+        hit, counts = np.concatenate(hits), np.concatenate(vulnerable)
+        assert int(row["n_attacked"]) == hit.size and int(row["n_vulnerable"]) == int((counts > 0).sum())
+        assert float(row["recall_mean"]) == pytest.approx(np.mean(per_seed))
+        few = (counts >= 1) & (counts <= 2)
+        if few.any():
+            assert float(row["recall_1-2"]) == pytest.approx(hit[few].mean())
+        assert int(row["false_successes_on_invulnerable"]) == int(hit[counts == 0].sum()) == 0
 
 
 def read_csv_tab(path):
@@ -291,7 +328,10 @@ def test_every_kind_of_variant_runs_end_to_end(tmp_path):
     run = snakemake(work, "--cores", "2", *configs)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "variant deeper: D=16 skipped" in run.stdout + run.stderr
-    tables = work / "results" / "tables"
+    # Its tables and figures under its own name: a default study's would stay as they are.
+    assert not (work / "results" / "tables" / "rates.csv").exists()
+    tables = work / "results" / "tables" / "defences"
+    assert_attack_table_is_that_of_the_attack_files_and_cubes(work, tables / "attack_recall.csv")
     rows = {r["variant"]: r for r in read_csv(tables / "variants.csv")}
     assert list(rows) == [
         "paper",
@@ -307,7 +347,7 @@ def test_every_kind_of_variant_runs_end_to_end(tmp_path):
         for v in rows
         if v != "deeper"
     )
-    assert not (work / "results" / "figures" / "deeper").exists()
+    assert not (work / "results" / "figures" / "defences" / "deeper").exists()
     training = {(r["variant"], r["role"], r["seed"]): r for r in read_csv(tables / "training.csv")}
     assert {"teacher", "net"} <= {role for v, role, _ in training if v == "distillation"}
     # Distillation's cost includes its teachers.
@@ -349,4 +389,4 @@ def test_every_kind_of_variant_runs_end_to_end(tmp_path):
         "wider/fig5_heatmaps",
         "distillation/fig3_adversarial",
     ):
-        assert (work / "results" / "figures" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        assert (work / "results" / "figures" / "defences" / f"{name}.png").read_bytes().startswith(b"\x89PNG")

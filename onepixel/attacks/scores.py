@@ -75,22 +75,3 @@ def recall_at(ranks_first_hit: np.ndarray, vulnerable: np.ndarray, k: int) -> fl
     """Fraction of vulnerable images whose first adversarial pixel is among the first ``k`` tried."""
     hit = (ranks_first_hit > 0) & (ranks_first_hit <= k)
     return float(hit[vulnerable].mean()) if vulnerable.any() else float("nan")
-
-
-def recall_rows(per_image: dict) -> dict:
-    """Recall over the vulnerable attacked images, overall and per vulnerability bin.
-
-    ``per_image``: arrays ``hit`` (bool) and ``n_vulnerable`` (int) of one net's attacked images.
-    """
-    hit, counts = np.asarray(per_image["hit"]), np.asarray(per_image["n_vulnerable"])
-    bins = vulnerability_bin(counts)
-    row = {"n_vulnerable_images": int((counts > 0).sum()), "recall": _mean(hit[counts > 0])}
-    for k, (low, high) in enumerate(VULNERABILITY_BINS):
-        row[f"recall_{bin_name(low, high)}"] = _mean(hit[bins == k])
-        row[f"n_{bin_name(low, high)}"] = int((bins == k).sum())
-    row["false_successes_on_invulnerable"] = int(hit[counts == 0].sum())
-    return row
-
-
-def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if values.size else float("nan")

@@ -52,6 +52,23 @@ def angle_label(angle_deg: np.ndarray, positive_range: tuple[float, float]) -> n
     return ((angle_deg >= low - 1e-9) & (angle_deg <= high + 1e-9)).astype(np.int8)
 
 
+def _unique_images(size: int, step: float, lengths, angles, rasterizer: str):
+    """The unique images of every (length, angle), and the index of each one's image (length, angle)."""
+    index_of: dict[bytes, int] = {}
+    images: list[np.ndarray] = []
+    generator_image = np.empty((lengths.size, angles.size), dtype=np.int32)
+    for li, length in enumerate(lengths):
+        for ai, angle in enumerate(angles):
+            image = rasterize(size, int(length), float(angle), rasterizer)
+            key = image.tobytes()
+            if key not in index_of:
+                index_of[key] = len(images)
+                images.append(image)
+            generator_image[li, ai] = index_of[key]
+        log.info("D=%d step=%s: length %d done, %d unique images so far", size, step, length, len(images))
+    return images, generator_image
+
+
 def build_dataset(size: int, step: float, config: dict) -> xr.Dataset:
     """Rasterise every (length, angle), deduplicate, label, flag ambiguity."""
     dataset_cfg = config["dataset"]
@@ -59,19 +76,7 @@ def build_dataset(size: int, step: float, config: dict) -> xr.Dataset:
     lengths = length_range(size, dataset_cfg)
     labels_per_angle = angle_label(angles, dataset_cfg["positive_range_deg"])
 
-    index_of: dict[bytes, int] = {}
-    images: list[np.ndarray] = []
-    generator_image = np.empty((lengths.size, angles.size), dtype=np.int32)
-    for li, length in enumerate(lengths):
-        for ai, angle in enumerate(angles):
-            image = rasterize(size, int(length), float(angle), dataset_cfg["rasterizer"])
-            key = image.tobytes()
-            if key not in index_of:
-                index_of[key] = len(images)
-                images.append(image)
-            generator_image[li, ai] = index_of[key]
-        log.info("D=%d step=%s: length %d done, %d unique images so far", size, step, length, len(images))
-
+    images, generator_image = _unique_images(size, step, lengths, angles, dataset_cfg["rasterizer"])
     n_images = len(images)
     flat_image = generator_image.ravel()
     flat_angle = np.broadcast_to(angles, generator_image.shape).ravel()

@@ -126,38 +126,16 @@ def flip_search(
       ValueError: a bad argument, before any work.
     """
     _check_params(model, images, labels, method, recheck_below, chunk_candidates)
-    apply, variables = _apply_fn(model, params)
     images = images.astype(np.uint8, copy=False)
     started = time.perf_counter()
     used = _method_used(model, params, method)
-    info: dict = {"n_rechecked": 0}
     if used == "fast" and model.arch.n_classes == 2:
-        # The fast search's own base pass gives every image's logit_1 - logit_0,
-        # so no second forward pass; argmax picks class 1 iff it is > 0.
-        n_classes = 2
-        class_1_minus_0, base_1_minus_0, info = _fast_search(model, params, images)
-        labels = _labels(labels, (base_1_minus_0 > 0).astype(np.int64), n_classes)
-        is_1 = labels == 1
-        sign = np.where(is_1, 1.0, -1.0).astype(np.float32)
-        wrong = class_1_minus_0 > 0
-        wrong ^= is_1[:, None, None]
-        # In place (exact: a sign change): the cube is 290 MB of float32 at D = 80 step 0.5.
-        margins = np.multiply(class_1_minus_0, sign[:, None, None], out=class_1_minus_0)
-        base_margin, base_wrong = base_1_minus_0 * sign, (base_1_minus_0 > 0) != is_1
+        result = _fast_two_class(model, params, images, labels)
     else:
-        logits = base_logits(apply, variables, images)
-        n_classes = logits.shape[1]
-        labels = _labels(labels, np.argmax(logits, axis=1), n_classes)
-        base_margin, base_wrong = (np.asarray(v) for v in label_margin(logits, labels))
-        if used == "fast":
-            margins, _, info = _fast_search(model, params, images, labels)
-            # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest);
-            # only the label's side is known here, so ties count wrong for labels > 0.
-            # Margins below recheck_below are recomputed exactly by the plain pass.
-            wrong = (margins < 0) | ((margins == 0) & (labels > 0)[:, None, None])
-        else:
-            margins, wrong = plain_label_search(apply, variables, images, labels, chunk_candidates)
+        result = _label_search(model, params, images, labels, used, chunk_candidates)
+    margins, wrong, base_margin, base_wrong, labels, n_classes, info = result
     if used == "fast":
+        apply, variables = _apply_fn(model, params)
         info["n_rechecked"] = recheck_labels(apply, variables, images, labels, margins, wrong, recheck_below)
         log.info(
             "re-checked %d candidates with |margin| < %g by a plain forward pass",
@@ -174,6 +152,42 @@ def flip_search(
         "search_seconds": time.perf_counter() - started,
     }
     return flip_cube(margins, wrong, base_margin, base_wrong, labels, lands_on, image_coords, attrs)
+
+
+def _fast_two_class(model, params, images, labels):
+    """The fast search of a 2-class CNN: (margins, wrong, base margin, base wrong, labels, 2, info).
+
+    Its own base pass gives every image's logit_1 - logit_0, so no second
+    forward pass; argmax picks class 1 iff it is > 0.
+    """
+    class_1_minus_0, base_1_minus_0, info = _fast_search(model, params, images)
+    labels = _labels(labels, (base_1_minus_0 > 0).astype(np.int64), 2)
+    is_1 = labels == 1
+    sign = np.where(is_1, 1.0, -1.0).astype(np.float32)
+    wrong = class_1_minus_0 > 0
+    wrong ^= is_1[:, None, None]
+    # In place (exact: a sign change): the cube is 290 MB of float32 at D = 80 step 0.5.
+    margins = np.multiply(class_1_minus_0, sign[:, None, None], out=class_1_minus_0)
+    return margins, wrong, base_1_minus_0 * sign, (base_1_minus_0 > 0) != is_1, labels, 2, info
+
+
+def _label_search(model, params, images, labels, used: str, chunk_candidates: int):
+    """Any number of classes, fast or plain: as ``_fast_two_class``, with the number of classes."""
+    apply, variables = _apply_fn(model, params)
+    logits = base_logits(apply, variables, images)
+    n_classes = logits.shape[1]
+    labels = _labels(labels, np.argmax(logits, axis=1), n_classes)
+    base_margin, base_wrong = (np.asarray(v) for v in label_margin(logits, labels))
+    if used == "fast":
+        margins, _, info = _fast_search(model, params, images, labels)
+        # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest);
+        # only the label's side is known here, so ties count wrong for labels > 0.
+        # Margins below recheck_below are recomputed exactly by the plain pass.
+        wrong = (margins < 0) | ((margins == 0) & (labels > 0)[:, None, None])
+    else:
+        info = {"n_rechecked": 0}
+        margins, wrong = plain_label_search(apply, variables, images, labels, chunk_candidates)
+    return margins, wrong, base_margin, base_wrong, labels, n_classes, info
 
 
 def _labels(labels, predicted: np.ndarray, n_classes: int) -> np.ndarray:

@@ -25,6 +25,27 @@ SEARCH_VARIABLES = (
 )
 
 
+# long_name and units of the cube's variables and coordinates.
+CUBE_META = {
+    "margin": ("logit of the image's label minus the best other logit, after flipping this pixel", "1"),
+    "adversarial": (
+        "flipped image is classified differently from the image's label and is no valid image",
+        "1",
+    ),
+    "misclassified": ("flipped image is classified differently from the image's label (argmax)", "1"),
+    "lands_on": ("index of the valid image the flip yields (-1: none)", "1"),
+    "on_manifold": ("the flip yields another valid image (never adversarial)", "1"),
+    "base_margin": ("margin of the unflipped image (label logit minus best other)", "1"),
+    "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
+    "image": ("index of the image", "1"),
+    "row": ("flipped pixel row", "px"),
+    "col": ("flipped pixel column", "px"),
+    "label": ("class of the image the flips are judged against", "1"),
+    "angle": ("representative generating angle", "degree"),
+    "length": ("representative generating length", "px"),
+}
+
+
 def flip_cube(
     margins: np.ndarray,
     wrong: np.ndarray,
@@ -72,25 +93,7 @@ def flip_cube(
             **{name: ("image", np.asarray(values)) for name, values in coords.items()},
         },
     )
-    meta = {
-        "margin": ("logit of the image's label minus the best other logit, after flipping this pixel", "1"),
-        "adversarial": (
-            "flipped image is classified differently from the image's label and is no valid image",
-            "1",
-        ),
-        "misclassified": ("flipped image is classified differently from the image's label (argmax)", "1"),
-        "lands_on": ("index of the valid image the flip yields (-1: none)", "1"),
-        "on_manifold": ("the flip yields another valid image (never adversarial)", "1"),
-        "base_margin": ("margin of the unflipped image (label logit minus best other)", "1"),
-        "n_adversarial": ("number of adversarial pixel flips of this image", "1"),
-        "image": ("index of the image", "1"),
-        "row": ("flipped pixel row", "px"),
-        "col": ("flipped pixel column", "px"),
-        "label": ("class of the image the flips are judged against", "1"),
-        "angle": ("representative generating angle", "degree"),
-        "length": ("representative generating length", "px"),
-    }
-    annotate(ds, {name: value for name, value in meta.items() if name in ds.variables})
+    annotate(ds, {name: value for name, value in CUBE_META.items() if name in ds.variables})
     n_candidates = int(adversarial.size)
     total_adversarial = int(n_adversarial.sum())
     ds.attrs.update(

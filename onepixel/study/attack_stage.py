@@ -32,6 +32,24 @@ def _run(method, model, params, images, labels, config, seed):
     return attacks.gradient_attack(model, params, images, labels, budget=settings["gradient_budget"])
 
 
+ATTACK_META = {
+    "found": ("the attack reported a misclassifying one-pixel flip (re-checked by a forward pass)", "1"),
+    "hit": ("the reported flip is one of the cube's adversarial flips", "1"),
+    "row": ("row of the reported flip (-1: none)", "px"),
+    "col": ("column of the reported flip (-1: none)", "px"),
+    "queries": ("images the attack classified for this image", "1"),
+    "classified": (
+        "distinct images among the queries (each classified once, repeats answered from memory)",
+        "1",
+    ),
+    "seconds": ("wall time of the attack on this image", "s"),
+    "n_vulnerable": ("adversarial flips of this image in the exhaustive search (its cube)", "1"),
+    "first_hit_rank": ("position of the first adversarial pixel in the gradient's order (0: none)", "1"),
+    "image": ("index of the image in the dataset", "1"),
+    "label": ("class of the image", "1"),
+}
+
+
 def run_attack(
     dataset_path, cube_path, params_path, summary_path, size, step, seed, config, method, out_path
 ):
@@ -44,70 +62,25 @@ def run_attack(
     cube = open_search(cube_path, size, step, seed, config, lazy=True)
     arch, params, _ = load_model(summary_path, params_path, size, step, seed, config)
     model = CNN(arch)
-    settings = config["attacks"]
-    n_adversarial = cube["n_adversarial"].values
-    positions = attack_scores.select_images(
-        n_adversarial,
-        settings["vulnerable_per_net"],
-        settings["invulnerable_per_net"],
-        settings["seed"] + seed,
-    )
-    labels = cube["label"].values[positions].astype(np.int64)
-    # netCDF reads increasing indices; the selection's order is restored after.
-    unique_positions, order = np.unique(positions, return_inverse=True)
-    adversarial = cube["adversarial"].isel(image=unique_positions).values[order]
-    dataset_images, image_order = np.unique(cube["image"].values[positions], return_inverse=True)
-    images = ds["images"].isel(image=dataset_images).values[image_order]
+    chosen = attacked_images(ds, cube, config["attacks"], seed)
+    counts = chosen["n_vulnerable"]
     log.info(
         "%s attack on %d images of D=%d step=%s seed=%d (%d vulnerable, %d with 1-2 vulnerable pixels)",
         method,
-        len(positions),
+        len(counts),
         size,
         step,
         seed,
-        int((n_adversarial[positions] > 0).sum()),
-        int(((n_adversarial[positions] >= 1) & (n_adversarial[positions] <= 2)).sum()),
+        int((counts > 0).sum()),
+        int(((counts >= 1) & (counts <= 2)).sum()),
     )
-    result = _run(method, model, params, images, labels, config, settings["seed"] + seed)
+    images, labels = chosen["images"], chosen["labels"]
+    result = _run(method, model, params, images, labels, config, config["attacks"]["seed"] + seed)
     verified = attacks.verify_flips(model, params, images, labels, result)
     if (verified != result.found).any():
         bad = np.flatnonzero(verified != result.found)
         raise RuntimeError(f"{method}: reported successes at attacked images {bad.tolist()} do not re-check")
-    hit = attack_scores.found_adversarial(result.found, result.row, result.col, adversarial)
-    data = {
-        "found": ("image", result.found),
-        "hit": ("image", hit),
-        "row": ("image", result.row.astype(np.int32)),
-        "col": ("image", result.col.astype(np.int32)),
-        "queries": ("image", result.queries.astype(np.int64)),
-        "seconds": ("image", result.seconds.astype(np.float64)),
-        "n_vulnerable": ("image", n_adversarial[positions].astype(np.int32)),
-    }
-    if "classified" in result.extra:
-        data["classified"] = ("image", result.extra["classified"].astype(np.int64))
-    if result.ranks is not None:
-        data["first_hit_rank"] = (
-            "image",
-            attack_scores.first_hit_rank(result.ranks, adversarial).astype(np.int32),
-        )
-    out = xr.Dataset(data, coords={"image": cube["image"].values[positions], "label": ("image", labels)})
-    meta = {
-        "found": ("the attack reported a misclassifying one-pixel flip (re-checked by a forward pass)", "1"),
-        "hit": ("the reported flip is one of the cube's adversarial flips", "1"),
-        "row": ("row of the reported flip (-1: none)", "px"),
-        "col": ("column of the reported flip (-1: none)", "px"),
-        "queries": ("images the attack classified for this image", "1"),
-        "classified": (
-            "distinct images among the queries (each classified once, repeats answered from memory)",
-            "1",
-        ),
-        "seconds": ("wall time of the attack on this image", "s"),
-        "n_vulnerable": ("adversarial flips of this image in the exhaustive search (its cube)", "1"),
-        "first_hit_rank": ("position of the first adversarial pixel in the gradient's order (0: none)", "1"),
-        "image": ("index of the image in the dataset", "1"),
-        "label": ("class of the image", "1"),
-    }
-    annotate(out, {name: value for name, value in meta.items() if name in out.variables})
+    out = attack_result(result, chosen)
     n_images = int(cube.sizes["image"])
     out.attrs.update(
         provenance_attrs(
@@ -118,16 +91,68 @@ def run_attack(
         exhaustive_seconds_per_image=float(cube.attrs["search_seconds"]) / max(n_images, 1),
     )
     write_netcdf(out, out_path, ATTACK_KIND)
+    log_attack(method, out, size)
+
+
+def attacked_images(ds, cube, settings: dict, seed: int) -> dict:
+    """The images the attack runs on (vulnerable ones by bins of their count, then invulnerable ones).
+
+    Returns their ``images``, ``labels``, cube ``adversarial`` flips,
+    ``n_vulnerable`` counts and dataset indices (``image``), in the selection's order.
+    """
+    n_adversarial = cube["n_adversarial"].values
+    positions = attack_scores.select_images(
+        n_adversarial,
+        settings["vulnerable_per_net"],
+        settings["invulnerable_per_net"],
+        settings["seed"] + seed,
+    )
+    # netCDF reads increasing indices; the selection's order is restored after.
+    unique_positions, order = np.unique(positions, return_inverse=True)
+    dataset_images, image_order = np.unique(cube["image"].values[positions], return_inverse=True)
+    return {
+        "images": ds["images"].isel(image=dataset_images).values[image_order],
+        "labels": cube["label"].values[positions].astype(np.int64),
+        "adversarial": cube["adversarial"].isel(image=unique_positions).values[order],
+        "n_vulnerable": n_adversarial[positions],
+        "image": cube["image"].values[positions],
+    }
+
+
+def attack_result(result, chosen: dict) -> xr.Dataset:
+    """One attack's per-image results, each reported flip scored against the cube's adversarial flips."""
+    hit = attack_scores.found_adversarial(result.found, result.row, result.col, chosen["adversarial"])
+    data = {
+        "found": ("image", result.found),
+        "hit": ("image", hit),
+        "row": ("image", result.row.astype(np.int32)),
+        "col": ("image", result.col.astype(np.int32)),
+        "queries": ("image", result.queries.astype(np.int64)),
+        "seconds": ("image", result.seconds.astype(np.float64)),
+        "n_vulnerable": ("image", chosen["n_vulnerable"].astype(np.int32)),
+    }
+    if "classified" in result.extra:
+        data["classified"] = ("image", result.extra["classified"].astype(np.int64))
+    if result.ranks is not None:
+        ranks = attack_scores.first_hit_rank(result.ranks, chosen["adversarial"])
+        data["first_hit_rank"] = ("image", ranks.astype(np.int32))
+    out = xr.Dataset(data, coords={"image": chosen["image"], "label": ("image", chosen["labels"])})
+    annotate(out, {name: value for name, value in ATTACK_META.items() if name in out.variables})
+    return out
+
+
+def log_attack(method: str, out: xr.Dataset, size: int) -> None:
+    found, queries, seconds = out["found"].values, out["queries"].values, out["seconds"].values
     vulnerable = out["n_vulnerable"].values > 0
     log.info(
         "%s: found %d of %d vulnerable images (%d of them at one of the cube's adversarial flips), "
         "median %d queries, %.3f s per image; exhaustive search: %d queries, %.4f s per image",
         method,
-        int(result.found[vulnerable].sum()),
+        int(found[vulnerable].sum()),
         int(vulnerable.sum()),
-        int(hit.sum()),
-        int(np.median(result.queries)) if len(positions) else 0,
-        float(result.seconds.mean()) if len(positions) else 0.0,
+        int(out["hit"].values.sum()),
+        int(np.median(queries)) if queries.size else 0,
+        float(seconds.mean()) if seconds.size else 0.0,
         size * size,
         out.attrs["exhaustive_seconds_per_image"],
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-from onepixel.models.architecture import (
-    Architecture,  # not onepixel.models.cnn: no JAX for jobs that only read
-)
-from onepixel.study.variants import fill_defaults, merge_overrides
+from onepixel.models.architecture import Architecture  # no JAX: the reading jobs import this
+from onepixel.study.variants import merge_overrides
 
 # Package data (pyproject.toml), so a non-editable install finds it; the
 # workflow's workflow/schemas/config.schema.yaml links here.
@@ -82,6 +81,20 @@ def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def fill_defaults(config: dict, schema: dict) -> dict:
+    """The schema's ``default`` of every optional key the config leaves out, in place.
+
+    The schema is the one source of the defaults: a key absent at the top level,
+    or inside a section the config holds, takes the default it declares there.
+    """
+    for key, spec in schema.get("properties", {}).items():
+        if key not in config and "default" in spec:
+            config[key] = copy.deepcopy(spec["default"])
+        if isinstance(config.get(key), dict) and "properties" in spec:
+            fill_defaults(config[key], spec)
+    return config
+
+
 def validate_config(config: dict, schema: dict | None = None, sources=()) -> dict:
     """Validate ``config`` in place against the schema and cross-field rules.
 
@@ -128,8 +141,8 @@ def _validate(config: dict, schema: dict | None) -> dict:
             "config: empty or not a mapping of keys. Fix: start from config/config.yaml "
             "(snakemake --configfile FILE)"
         )
-    fill_defaults(config)
     schema = schema or load_schema()
+    fill_defaults(config, schema)
     validator = StrictValidator(schema)
     _raise_first(validator.iter_errors(config))
     _validate_variants(config, schema)
@@ -200,11 +213,12 @@ def main(argv=None) -> int:
     """`python -m onepixel.study.config FILE...`: check config files before a run (syntax and values)."""
     import sys
 
-    paths = list(sys.argv[1:] if argv is None else argv) or ["config/config.yaml"]
+    # A file named twice (make run CONFIG=config/config.yaml) is merged once.
+    paths = list(dict.fromkeys(sys.argv[1:] if argv is None else argv)) or ["config/config.yaml"]
     merged: dict = {}
     try:
         for path in paths:
-            _merge(merged, load_config_file(path))
+            merge_config(merged, load_config_file(path))
         validate_config(merged, sources=paths)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -213,11 +227,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def _merge(base: dict, update: dict) -> None:
+def merge_config(base: dict, update: dict) -> None:
     """Snakemake's merge of several config files: nested mappings updated key by key."""
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            merge_config(base[key], value)
         else:
             base[key] = value
 

@@ -114,66 +114,84 @@ def train_model(
         param_count(jax.eval_shape(functools.partial(init_params, arch), jax.random.key(0))),
     )
     started = time.perf_counter()
-    if data.stopped:
-        result = TrainingResult(params=data.start_params)
-    else:
-        result = train(
-            data.images,
-            data.labels,
-            arch,
-            config["training"],
-            seed,
-            targets=data.targets,
-            temperature=data.temperature,
-            start_params=data.start_params,
-        )
+    result = _train_on(data, arch, config["training"], seed)
     seconds = time.perf_counter() - started
-    # The paper's condition is on the clean images. The last epoch evaluated the
-    # training set; a round's set also holds flips, so its clean images are re-evaluated.
-    if result.history and data.n_clean == len(data.images):
-        clean_errors = result.history[-1]["n_errors"]
-    else:
-        predicted = predicted_classes(make_class_fn(arch), result.params, data.images[: data.n_clean])
-        clean_errors = int((predicted != data.labels[: data.n_clean]).sum())
-    clean_accuracy = 1.0 - clean_errors / data.n_clean
-
-    fields = ["epoch", "loss", "accuracy", "n_errors", "n_checked", "seconds"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(result.history)
+    clean_errors = _clean_errors(arch, data, result)
     settings = net_training_settings(config, size, role)
     identity = net_identity(size, step, seed, config, role)
     save_params(result.params, params_path, provenance_attrs(config, settings, **identity))
-    write_text(history_path, buffer.getvalue())
-    write_json(
-        summary_path,
-        {
-            "onepixel_kind": "training_summary",
-            "onepixel_settings": settings,
-            **identity,
-            "training_kind": training_kind(config),
-            "architecture": arch.to_dict(),
-            "n_images": data.n_clean,
-            "n_training_images": len(data.images),
-            "epochs": result.epochs,
-            "max_epochs": config["training"]["max_epochs"],
-            "final_accuracy": clean_accuracy,
-            "final_errors": clean_errors,
-            "training_set_errors": result.history[-1]["n_errors"] if result.history else clean_errors,
-            "reached_full_accuracy": clean_errors == 0,
-            "stopped_no_flips_left": data.stopped,
-            **data.notes,
-            "train_seconds": seconds,
-            "config": config,
-            "versions": package_versions(),
-            "git_commit": git_commit(),
-            "cpu": cpu_info(),
-            "device": str(jax.devices()[0]),
-        },
-    )
+    write_text(history_path, _history_csv(result.history))
+    summary = {
+        "onepixel_kind": "training_summary",
+        "onepixel_settings": settings,
+        **identity,
+        "training_kind": training_kind(config),
+        "architecture": arch.to_dict(),
+        **_training_record(data, result, clean_errors, config["training"]["max_epochs"]),
+        "train_seconds": seconds,
+        "config": config,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "cpu": cpu_info(),
+        "device": str(jax.devices()[0]),
+    }
+    write_json(summary_path, summary)
     status = "reached accuracy 1.0" if clean_errors == 0 else "DID NOT reach accuracy 1.0"
     log.info("%s seed %d %s after %d epochs in %.1f s", role, seed, status, result.epochs, seconds)
+
+
+def _train_on(data, arch, training_cfg: dict, seed: int) -> TrainingResult:
+    """Train on a training set; a round after a search that found no flip keeps its start weights."""
+    if data.stopped:
+        return TrainingResult(params=data.start_params)
+    return train(
+        data.images,
+        data.labels,
+        arch,
+        training_cfg,
+        seed,
+        targets=data.targets,
+        temperature=data.temperature,
+        start_params=data.start_params,
+    )
+
+
+def _clean_errors(arch, data, result) -> int:
+    """Misclassified clean images after training: the paper's condition is on them.
+
+    The last epoch evaluated the training set; a round's set also holds flips,
+    so its clean images are evaluated again.
+    """
+    if result.history and data.n_clean == len(data.images):
+        return result.history[-1]["n_errors"]
+    predicted = predicted_classes(make_class_fn(arch), result.params, data.images[: data.n_clean])
+    return int((predicted != data.labels[: data.n_clean]).sum())
+
+
+def _history_csv(history: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(
+        buffer, fieldnames=["epoch", "loss", "accuracy", "n_errors", "n_checked", "seconds"]
+    )
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
+
+
+def _training_record(data, result, clean_errors: int, max_epochs: int) -> dict:
+    """What the training summary says of the training itself, in its order."""
+    return {
+        "n_images": data.n_clean,
+        "n_training_images": len(data.images),
+        "epochs": result.epochs,
+        "max_epochs": max_epochs,
+        "final_accuracy": 1.0 - clean_errors / data.n_clean,
+        "final_errors": clean_errors,
+        "training_set_errors": result.history[-1]["n_errors"] if result.history else clean_errors,
+        "reached_full_accuracy": clean_errors == 0,
+        "stopped_no_flips_left": data.stopped,
+        **data.notes,
+    }
 
 
 def run_search(
@@ -205,18 +223,38 @@ def run_search(
             seed,
             summary["final_accuracy"],
         )
+    cube = search_dataset(CNN(arch), params, ds, config)
+    seconds = cube.attrs["search_seconds"]
+    cube.attrs.update(
+        provenance_attrs(
+            config, net_search_settings(config, size, role), **net_identity(size, step, seed, config, role)
+        ),
+        search_method=config["search"]["method"],
+        reached_full_accuracy=int(summary["reached_full_accuracy"]),
+        training_accuracy=summary["final_accuracy"],
+    )
+    write_search(cube, out_path)
+    _log_search(cube, seconds)
+    if search_summary_out is not None:
+        write_summary(ds, cube, size, config, search_summary_out)
+        log.info("search summary written to %s", search_summary_out)
+
+
+def search_dataset(model, params, ds, config: dict):
+    """The cube of the dataset's searched images: every flip, each flip onto any of its images marked."""
     chosen = selected_images(ds, config["dataset"]["exclude_ambiguous"])
     images = ds["images"].values[chosen]
+    size = images.shape[-1]
+    search_cfg = config["search"]
     log.info(
         "searching %d images x %d pixels = %d candidates (method %s)",
         len(images),
         size * size,
         len(images) * size * size,
-        config["search"]["method"],
+        search_cfg["method"],
     )
-    search_cfg = config["search"]
-    cube = flip_search(
-        CNN(arch),
+    return flip_search(
+        model,
         params,
         images,
         ds["label"].values[chosen],
@@ -233,16 +271,9 @@ def run_search(
             "length": ds["rep_length"].values[chosen],
         },
     )
-    seconds = cube.attrs["search_seconds"]
-    cube.attrs.update(
-        provenance_attrs(
-            config, net_search_settings(config, size, role), **net_identity(size, step, seed, config, role)
-        ),
-        search_method=search_cfg["method"],
-        reached_full_accuracy=int(summary["reached_full_accuracy"]),
-        training_accuracy=summary["final_accuracy"],
-    )
-    write_search(cube, out_path)
+
+
+def _log_search(cube, seconds: float) -> None:
     log.info(
         "%d adversarial of %d candidates (rate %.3e) in %.1f s; %d flips land on another valid image "
         "(%d of them classified differently from their source image), not counted",
@@ -253,9 +284,6 @@ def run_search(
         cube.attrs["n_on_manifold"],
         cube.attrs["n_on_manifold_misclassified"],
     )
-    if search_summary_out is not None:
-        write_summary(ds, cube, size, config, search_summary_out)
-        log.info("search summary written to %s", search_summary_out)
 
 
 def confirm_adversarial_flips(

@@ -10,6 +10,30 @@ from onepixel.study.provenance import provenance_attrs
 from onepixel.study.settings import search_settings
 
 SUMMARY_KIND = "search_summary"
+SUMMARY_META = {
+    "pixel_adversarial": ("images whose flip at this pixel is adversarial", "1"),
+    "n_adversarial": ("adversarial flips of this image", "1"),
+    "angle_adversarial": ("Adv_cnt: adversarial flips of the images generated at this angle", "1"),
+    "angle_images": ("n_alpha: unique searched images generated at this angle", "1"),
+    "angle_likelihood": ("Adv_cnt / (n_alpha D^2)", "1"),
+    "angle": ("line angle", "degree"),
+    "image_angle": ("representative angle of the image", "degree"),
+}
+# The cube's attributes a summary carries: the net's identity and its counts.
+COPIED_ATTRS = (
+    "size",
+    "angle_step",
+    "seed",
+    "n_candidates",
+    "n_adversarial",
+    "adversarial_rate",
+    "reached_full_accuracy",
+    "training_accuracy",
+    "search_method",
+    "n_base_errors",
+    "n_on_manifold",
+    "n_on_manifold_misclassified",
+)
 
 
 def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
@@ -49,33 +73,11 @@ def summarise_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Dataset:
             "image_angle": ("image", cube["angle"].values),
         },
     )
-    meta = {
-        "pixel_adversarial": ("images whose flip at this pixel is adversarial", "1"),
-        "n_adversarial": ("adversarial flips of this image", "1"),
-        "angle_adversarial": ("Adv_cnt: adversarial flips of the images generated at this angle", "1"),
-        "angle_images": ("n_alpha: unique searched images generated at this angle", "1"),
-        "angle_likelihood": ("Adv_cnt / (n_alpha D^2)", "1"),
-        "angle": ("line angle", "degree"),
-        "image_angle": ("representative angle of the image", "degree"),
-    }
-    annotate(summary, meta)
+    annotate(summary, SUMMARY_META)
     for key in ("variant", "role"):  # the net's identity (cubes of the workflow have it)
         if key in cube.attrs:
             summary.attrs[key] = cube.attrs[key]
-    for key in (
-        "size",
-        "angle_step",
-        "seed",
-        "n_candidates",
-        "n_adversarial",
-        "adversarial_rate",
-        "reached_full_accuracy",
-        "training_accuracy",
-        "search_method",
-        "n_base_errors",
-        "n_on_manifold",
-        "n_on_manifold_misclassified",
-    ):
+    for key in COPIED_ATTRS:
         summary.attrs[key] = cube.attrs[key]
     summary.attrs["n_images"] = int(cube.sizes["image"])
     return summary

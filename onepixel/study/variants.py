@@ -13,37 +13,12 @@ import copy
 
 from onepixel.models.architecture import Architecture
 
-DEFAULT_VARIANTS = {"paper": {}}
 REFERENCE_VARIANT = "paper"
-# Training keys a config may leave out (older configs): their neutral value.
-TRAINING_DEFAULTS = {"label_smoothing": 0.0, "distillation_temperature": None, "adversarial_rounds": 0}
-# Optimisation attacks (onepixel.attacks): off unless a config enables them.
-ATTACK_DEFAULTS = {
-    "enabled": False,
-    "methods": ["de", "random", "gradient"],
-    "de_max_iter": 100,
-    "random_budget": 1000,
-    "gradient_budget": 100,
-    "vulnerable_per_net": 8,
-    "invulnerable_per_net": 2,
-    "seed": 0,
-}
-
-
-def fill_defaults(config: dict) -> dict:
-    """Add the optional keys (``variants``, ``attacks``, the defence keys of ``training``) in place."""
-    if isinstance(config.get("training"), dict):
-        for key, value in TRAINING_DEFAULTS.items():
-            config["training"].setdefault(key, value)
-    config.setdefault("variants", copy.deepcopy(DEFAULT_VARIANTS))
-    if isinstance(config.setdefault("attacks", {}), dict):
-        for key, value in ATTACK_DEFAULTS.items():
-            config["attacks"].setdefault(key, copy.deepcopy(value))
-    return config
 
 
 def variant_names(config: dict) -> list[str]:
-    return list(config.get("variants") or DEFAULT_VARIANTS)
+    """The variants of a validated config, in its order."""
+    return list(config["variants"])
 
 
 def reference_variant(config: dict) -> str:
@@ -62,7 +37,7 @@ def merge_overrides(config: dict, overrides: dict) -> dict:
 
 def variant_config(config: dict, name: str) -> dict:
     """The net config of variant ``name``: what its training, search and summaries read."""
-    variants = config.get("variants") or DEFAULT_VARIANTS
+    variants = config["variants"]
     if name not in variants:
         raise KeyError(f"variant {name!r} is not in the config's variants {sorted(variants)}")
     merged = merge_overrides({k: v for k, v in config.items() if k != "variants"}, variants[name])

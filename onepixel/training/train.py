@@ -104,6 +104,41 @@ def misclassified(
     return np.sort(np.concatenate(wrong)), n
 
 
+def _epoch(state, images, targets, order, batch: int, epoch_dropout, temperature: float):
+    """One pass over the images in ``order``, ``batch`` at a time; the state after it and the mean loss."""
+    losses = []
+    for step, start in enumerate(range(0, len(order), batch)):
+        idx = order[start : start + batch]
+        state, loss = train_step(
+            state,
+            images[idx].astype(np.float32),
+            targets[idx],
+            jax.random.fold_in(epoch_dropout, step),
+            temperature=float(temperature),
+        )
+        losses.append(loss)
+    return state, float(np.mean(jax.device_get(losses)))
+
+
+def _epoch_record(epoch: int, loss: float, n_errors: int, n_checked: int, n: int, seconds: float) -> dict:
+    """The epoch's row of the history, logged."""
+    record = {
+        "epoch": epoch,
+        "loss": loss,
+        # Exact only when every image was checked; else n_errors is a lower bound.
+        "accuracy": 1.0 - n_errors / n if n_checked == n else None,
+        "n_errors": n_errors,
+        "n_checked": n_checked,
+        "seconds": seconds,
+    }
+    if n_checked == n:
+        checked = f"accuracy {record['accuracy']:.5f} ({n_errors} errors of {n})"
+    else:
+        checked = f"{n_errors} error(s) in the first {n_checked} of {n} images checked"
+    log.info("epoch %d: loss %.5f, %s, %.2f s", epoch, loss, checked, seconds)
+    return record
+
+
 def train(
     images: np.ndarray,
     labels: np.ndarray,
@@ -146,37 +181,14 @@ def train(
     for epoch in range(1, training_cfg["max_epochs"] + 1):
         started = time.perf_counter()
         order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
-        epoch_dropout = jax.random.fold_in(dropout_root, epoch)
-        losses = []
-        for step, start in enumerate(range(0, n, batch)):
-            idx = order[start : start + batch]
-            state, loss = train_step(
-                state,
-                images[idx].astype(np.float32),
-                targets[idx],
-                jax.random.fold_in(epoch_dropout, step),
-                temperature=float(temperature),
-            )
-            losses.append(loss)
+        state, loss = _epoch(
+            state, images, targets, order, batch, jax.random.fold_in(dropout_root, epoch), temperature
+        )
         last = epoch == training_cfg["max_epochs"]  # a net that stops short gets its exact count
         wrong, n_checked = misclassified(class_fn, state.params, images, labels, wrong, complete=last)
-        n_errors = int(wrong.size)
-        record = {
-            "epoch": epoch,
-            "loss": float(np.mean(jax.device_get(losses))),
-            # Exact only when every image was checked; else n_errors is a lower bound.
-            "accuracy": 1.0 - n_errors / n if n_checked == n else None,
-            "n_errors": n_errors,
-            "n_checked": n_checked,
-            "seconds": time.perf_counter() - started,
-        }
+        record = _epoch_record(epoch, loss, int(wrong.size), n_checked, n, time.perf_counter() - started)
         result.history.append(record)
-        if n_checked == n:
-            checked = f"accuracy {record['accuracy']:.5f} ({n_errors} errors of {n})"
-        else:
-            checked = f"{n_errors} error(s) in the first {n_checked} of {n} images checked"
-        log.info("epoch %d: loss %.5f, %s, %.2f s", epoch, record["loss"], checked, record["seconds"])
-        if n_errors == 0:
+        if record["n_errors"] == 0:
             result.reached_full_accuracy = True
             break
     result.params = state.params

@@ -18,9 +18,9 @@ rule tables:
         paper="resources/table1_paper.csv",
     output:
         **TABLES,
-        provenance="results/tables/provenance.json",
+        provenance=aggregate("tables", "provenance.json"),
     log:
-        "logs/aggregate/tables.log",
+        aggregate("logs", "tables.log"),
     conda:
         CPU_ENV
     threads: 1
@@ -39,7 +39,7 @@ rule figure2_examples:
     output:
         **figure_paths("fig2_examples"),
     log:
-        "logs/aggregate/fig2.log",
+        aggregate("logs", "fig2.log"),
     conda:
         CPU_ENV
     threads: 1
@@ -58,7 +58,7 @@ rule figure3_adversarial:
     output:
         **figure_paths("{variant}/fig3_adversarial", caption="fig3_adversarial.rst"),
     log:
-        "logs/aggregate/{variant}/fig3.log",
+        aggregate("logs", "{variant}/fig3.log"),
     conda:
         CPU_ENV
     threads: 1
@@ -77,7 +77,7 @@ rule figures_from_summaries:
     output:
         **figure_paths("{variant}/{figure}", caption="figures.rst"),
     log:
-        "logs/aggregate/{variant}/{figure}.log",
+        aggregate("logs", "{variant}/{figure}.log"),
     wildcard_constraints:
         figure="fig4_likelihood|fig5_heatmaps|fig6_redundancy",
     conda:
@@ -98,7 +98,7 @@ rule figures_of_variants:
     output:
         **figure_paths("{figure}", caption="variants_figures.rst"),
     log:
-        "logs/aggregate/{figure}.log",
+        aggregate("logs", "{figure}.log"),
     wildcard_constraints:
         figure="variants_rate|variants_heatmaps",
     conda:

@@ -30,18 +30,18 @@ rule attack_tables:
         attacks=attack_paths(),
     output:
         table=report(
-            "results/tables/attack_recall.csv",
+            aggregate("tables", "attack_recall.csv"),
             caption="../report/attack_recall.rst",
             category="Attacks",
         ),
         png=report(
-            "results/figures/attack_recall.png",
+            aggregate("figures", "attack_recall.png"),
             caption="../report/attack_recall_figure.rst",
             category="Attacks",
         ),
-        pdf="results/figures/attack_recall.pdf",
+        pdf=aggregate("figures", "attack_recall.pdf"),
     log:
-        "logs/aggregate/attack_recall.log",
+        aggregate("logs", "attack_recall.log"),
     conda:
         CPU_ENV
     threads: 1

@@ -171,9 +171,15 @@ def extra_training_paths():
     return paths
 
 
+def aggregate(kind, name):
+    """results/<kind>/[<study name>/]<name>: each config's tables, figures and their logs under its own name."""
+    root = "logs/aggregate" if kind == "logs" else f"results/{kind}"
+    return "/".join(part for part in (root, config["name"], name) if part)
+
+
 TABLES = {
     name: report(
-        f"results/tables/{name}.csv",
+        aggregate("tables", f"{name}.csv"),
         caption=str(REPORT_DIR / f"{name}.rst"),
         category="Tables",
     )
@@ -200,11 +206,11 @@ STUDY_FIGURES = ["fig2_examples", "variants_rate", "variants_heatmaps"]
 def figure_paths(name, caption=None):
     return {
         "png": report(
-            f"results/figures/{name}.png",
+            aggregate("figures", f"{name}.png"),
             caption=str(REPORT_DIR / (caption or f"{name}.rst")),
             category="Figures",
         ),
-        "pdf": f"results/figures/{name}.pdf",
+        "pdf": aggregate("figures", f"{name}.pdf"),
     }
 
 
@@ -218,11 +224,11 @@ def all_outputs():
     attacks = []
     if config["attacks"]["enabled"]:
         attacks = [
-            "results/tables/attack_recall.csv",
-            "results/figures/attack_recall.png",
-            "results/figures/attack_recall.pdf",
+            aggregate("tables", "attack_recall.csv"),
+            aggregate("figures", "attack_recall.png"),
+            aggregate("figures", "attack_recall.pdf"),
         ]
-    return tables + ["results/tables/provenance.json"] + figures + attacks
+    return tables + [aggregate("tables", "provenance.json")] + figures + attacks
 
 
 SUMMARIES = "results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc"

@@ -7,8 +7,7 @@ from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads)
 
-from onepixel.study.figures import paper as figures  # noqa: E402
-from onepixel.study.figures import variants as variant_figures  # noqa: E402
+from onepixel.study.figures import files as figures  # noqa: E402
 from onepixel.study.logs import run_stage  # noqa: E402
 from onepixel.study.paths import parse_net_path, parse_result_path  # noqa: E402
 from onepixel.study.stages import confirm_adversarial_flips  # noqa: E402
@@ -24,8 +23,8 @@ def draw():
     elif name.startswith("variants_"):
         summaries = {parse_net_path(p): p for p in snakemake.input.summaries}
         draw_variants = {
-            "variants_rate": variant_figures.figure_variants_rate,
-            "variants_heatmaps": variant_figures.figure_variants_heatmaps,
+            "variants_rate": figures.figure_variants_rate,
+            "variants_heatmaps": figures.figure_variants_heatmaps,
         }[name]
         draw_variants(summaries, snakemake.config, *out)
     elif name == "fig3_adversarial":

@@ -1,50 +1,17 @@
-"""Stage 4b: the paper's figures (PNG + PDF), from datasets and summaries."""
+"""The paper's figures, drawn from data in memory: datasets, cubes and per-net summaries.
+
+Each ``fig*`` function returns a ``matplotlib.figure.Figure``; the study's
+jobs read the files and save the figures (``onepixel.study.figures.files``).
+``groups`` is {(D, step): [summary per seed]} of one variant.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from onepixel.io import atomic_path  # noqa: E402
-from onepixel.study.inputs import open_dataset, open_summary  # noqa: E402
-from onepixel.study.provenance import provenance_attrs  # noqa: E402
-
-log = logging.getLogger("onepixel")
-
-
-def save_figure(fig, png_path, pdf_path, config: dict, title: str) -> None:
-    """Write PNG and PDF atomically, with provenance in their metadata."""
-    prov = provenance_attrs(config)
-    text = json.dumps(
-        {
-            "config": json.loads(prov["onepixel_config"]),
-            "versions": json.loads(prov["onepixel_versions"]),
-            "git_commit": prov["onepixel_git_commit"],
-        },
-        sort_keys=True,
-    )
-    with atomic_path(png_path) as tmp:
-        fig.savefig(
-            tmp,
-            format="png",
-            dpi=150,
-            bbox_inches="tight",
-            metadata={"Title": title, "Software": "onepixel", "Description": text},
-        )
-    with atomic_path(pdf_path) as tmp:
-        fig.savefig(
-            tmp,
-            format="pdf",
-            bbox_inches="tight",
-            metadata={"Title": title, "Creator": "onepixel", "Subject": text},
-        )
-    plt.close(fig)
+from onepixel.study.figures.common import label_log_axis, new_figure, size_colour
 
 
 def signed_angle(angle):
@@ -53,13 +20,13 @@ def signed_angle(angle):
     return np.where(angle >= 90, angle - 180, angle)
 
 
-def figure2_examples(dataset_path, key, config, png, pdf) -> None:
-    ds = open_dataset(dataset_path, *key, config)
-    low, high = config["dataset"]["positive_range_deg"]
+def fig2_examples(ds, positive_range):
+    """Nine images of the longest length at angles around the two decision boundaries, and the classes."""
+    low, high = positive_range
     angles = ds["angle"].values
     wanted = np.linspace(low - 20, high + 20, 9)
     picks = [int(np.argmin(np.abs(((angles - w + 90) % 180) - 90))) for w in wanted]
-    fig = plt.figure(figsize=(11, 3.2))
+    fig = Figure(figsize=(11, 3.2))
     grid = fig.add_gridspec(2, len(picks), height_ratios=[4, 0.6], hspace=0.35)
     longest = ds.sizes["length"] - 1
     for i, ai in enumerate(picks):
@@ -81,15 +48,15 @@ def figure2_examples(dataset_path, key, config, png, pdf) -> None:
     fig.suptitle(
         f"Fig. 2: generated images, D={ds.attrs['size']}, longest length {int(ds['length'].values[-1])} px"
     )
-    save_figure(fig, png, pdf, config, "Fig. 2 example images")
+    return fig
 
 
-def figure3_adversarial(cube, confirmations, config, png, pdf) -> None:
+def fig3_adversarial(cube, confirmations):
     """An image and two of its adversarial flips, each confirmed by a forward pass."""
     image_pos, pixels, margins = confirmations["image_pos"], confirmations["pixels"], confirmations["margins"]
     base_image = confirmations["image"]
-    fig, axes = plt.subplots(1, 1 + len(pixels), figsize=(3.2 * (1 + len(pixels)), 3.4))
-    axes = np.atleast_1d(axes)
+    fig, axes = new_figure(figsize=(3.2 * (1 + len(pixels)), 3.4), ncols=1 + len(pixels), squeeze=False)
+    axes = axes[0]
     label = int(cube["label"].values[image_pos])
     axes[0].imshow(base_image, cmap="gray_r", interpolation="nearest")
     axes[0].set_title(
@@ -113,24 +80,16 @@ def figure3_adversarial(cube, confirmations, config, png, pdf) -> None:
         f"Fig. 3: confirmed one-pixel adversarial examples "
         f"(D={cube.attrs['size']}, step {cube.attrs['angle_step']}°, seed {cube.attrs['seed']})"
     )
-    save_figure(fig, png, pdf, config, "Fig. 3 adversarial example")
+    return fig
 
 
-def _grouped(summary_paths: dict, config: dict):
-    groups: dict = {}
-    for key, path in sorted(summary_paths.items()):
-        groups.setdefault(key[:2], []).append(open_summary(path, *key, config))
-    return groups
-
-
-def figure4_likelihood(summary_paths, config, png, pdf) -> None:
-    groups = _grouped(summary_paths, config)
+def fig4_likelihood(groups: dict, positive_range, window: float):
+    """Adversarial likelihood against the angle within ``window`` degrees of each decision boundary."""
     sizes = sorted({k[0] for k in groups})
     steps = sorted({k[1] for k in groups})
-    low, high = config["dataset"]["positive_range_deg"]
-    window = config["analysis"]["window_deg"]
-    fig, axes = plt.subplots(len(steps), 2, figsize=(10, 2.8 * len(steps)), squeeze=False)
-    colours = plt.cm.viridis(np.linspace(0, 0.9, len(sizes)))
+    low, high = positive_range
+    fig, axes = new_figure(figsize=(10, 2.8 * len(steps)), nrows=len(steps), ncols=2, squeeze=False)
+    colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(sizes)))
     for r, step in enumerate(steps):
         for c, centre in enumerate((low, high)):
             ax = axes[r, c]
@@ -160,7 +119,7 @@ def figure4_likelihood(summary_paths, config, png, pdf) -> None:
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Fig. 4: adversarial likelihood against angle (mean over seeds, band = min–max)")
     fig.tight_layout()
-    save_figure(fig, png, pdf, config, "Fig. 4 likelihood against angle")
+    return fig
 
 
 def boundary_segments(size: int, length: float, angles_deg):
@@ -172,12 +131,12 @@ def boundary_segments(size: int, length: float, angles_deg):
         yield (centre - dx, centre + dx), (centre - dy, centre + dy)
 
 
-def draw_heatmap(fig, ax, runs, size: int, config: dict, title: str) -> None:
+def draw_heatmap(fig, ax, runs, size: int, dataset_cfg: dict, title: str) -> None:
     """One Fig. 5 panel: per-pixel likelihood over the runs' images and seeds, the boundary lines as an X."""
     heat = np.mean([s["pixel_adversarial"].values / s.attrs["n_images"] for s in runs], axis=0)
     im = ax.imshow(heat, cmap="inferno", interpolation="nearest")
-    length = size - config["dataset"]["length_max_margin"]
-    for xs, ys in boundary_segments(size, length, config["dataset"]["positive_range_deg"]):
+    length = size - dataset_cfg["length_max_margin"]
+    for xs, ys in boundary_segments(size, length, dataset_cfg["positive_range_deg"]):
         ax.plot(xs, ys, color="cyan", lw=0.8, alpha=0.8)
     ax.set_title(f"{title}, max {heat.max():.2e}", fontsize=8)
     ax.set_xticks([])
@@ -185,13 +144,13 @@ def draw_heatmap(fig, ax, runs, size: int, config: dict, title: str) -> None:
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
 
-def figure5_heatmaps(summary_paths, config, png, pdf) -> None:
-    groups = _grouped(summary_paths, config)
+def fig5_heatmaps(groups: dict, dataset_cfg: dict):
+    """Per (D, step): the likelihood that flipping each pixel is adversarial, over images and seeds."""
     sizes = sorted({k[0] for k in groups})
     steps = sorted({k[1] for k in groups})
-    low, high = config["dataset"]["positive_range_deg"]
-    fig, axes = plt.subplots(
-        len(sizes), len(steps), figsize=(3.3 * len(steps), 3.1 * len(sizes)), squeeze=False
+    low, high = dataset_cfg["positive_range_deg"]
+    fig, axes = new_figure(
+        figsize=(3.3 * len(steps), 3.1 * len(sizes)), nrows=len(sizes), ncols=len(steps), squeeze=False
     )
     for r, size in enumerate(sizes):
         for c, step in enumerate(steps):
@@ -200,12 +159,12 @@ def figure5_heatmaps(summary_paths, config, png, pdf) -> None:
             if not runs:
                 ax.axis("off")
                 continue
-            draw_heatmap(fig, ax, runs, size, config, f"D={size}, step {step}°")
+            draw_heatmap(fig, ax, runs, size, dataset_cfg, f"D={size}, step {step}°")
     fig.suptitle(
         f"Fig. 5: likelihood that flipping a pixel is adversarial (lines: α = {low:g}° and {high:g}°)"
     )
     fig.tight_layout()
-    save_figure(fig, png, pdf, config, "Fig. 5 heatmaps")
+    return fig
 
 
 def redundancy(n_images: int, size: int) -> float:
@@ -213,9 +172,9 @@ def redundancy(n_images: int, size: int) -> float:
     return float(np.log2(n_images) / size**2)
 
 
-def figure6_redundancy(summary_paths, config, png, pdf) -> None:
-    groups = _grouped(summary_paths, config)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+def fig6_redundancy(groups: dict):
+    """Adversarial rate against the manifold's redundancy log2(N) / D², mean ± sd over seeds."""
+    fig, ax = new_figure(figsize=(6, 4.2))
     steps = sorted({k[1] for k in groups})
     markers = dict(zip(steps, "os^Dv<>", strict=False))
     for (size, step), runs in sorted(groups.items()):
@@ -226,14 +185,15 @@ def figure6_redundancy(summary_paths, config, png, pdf) -> None:
             rates.mean(),
             yerr=rates.std(ddof=1) if len(rates) > 1 else None,
             marker=markers[step],
-            color=plt.cm.viridis(min(size / 96, 0.9)),
+            color=size_colour(size),
             capsize=3,
             label=f"step {step}°" if size == min(k[0] for k in groups) else None,
         )
         ax.annotate(f"{size}", (x, rates.mean()), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
+    label_log_axis(ax.xaxis)
     ax.set_xlabel("redundancy log2(N) / D² (manifold bits per image pixel)")
     ax.set_ylabel("adversarial rate ADV / (N D²)")
     ax.legend(fontsize=8)
     ax.set_title("Fig. 6: adversarial rate against redundancy (mean ± sd over seeds)", fontsize=9)
-    save_figure(fig, png, pdf, config, "Fig. 6 rate against redundancy")
+    return fig

@@ -1,33 +1,23 @@
-"""Figures that compare the study's variants: rate against D, and Fig. 5 heatmaps per variant."""
+"""Figures that compare the study's variants: rate against D, and Fig. 5 heatmaps per variant.
+
+``groups`` is {(variant, D, step): [summary per seed]}; ``variants`` the
+variants to draw, in the config's order.
+"""
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 
-from onepixel.study.figures.paper import draw_heatmap, plt, save_figure
-from onepixel.study.inputs import open_summary
-from onepixel.study.variants import variant_config, variant_names
+from onepixel.study.figures.common import new_figure
+from onepixel.study.figures.paper import draw_heatmap
 
 
-def _open_all(summary_paths: dict, config: dict) -> dict:
-    """{(variant, D, step, seed): path} -> {(variant, D, step): [summary per seed]}."""
-    nets = {v: variant_config(config, v) for v in variant_names(config)}
-    groups: dict = {}
-    for key, path in sorted(summary_paths.items()):
-        variant, size, step, seed = key
-        groups.setdefault((variant, size, step), []).append(
-            open_summary(path, size, step, seed, nets[variant])
-        )
-    return groups
-
-
-def figure_variants_rate(summary_paths: dict, config: dict, png, pdf) -> None:
+def variants_rate(groups: dict, variants: list[str]):
     """Exact adversarial rate against D, a line per variant, a panel per angle step; seeds as dots."""
-    groups = _open_all(summary_paths, config)
-    variants = [v for v in variant_names(config) if any(k[0] == v for k in groups)]
     steps = sorted({k[2] for k in groups})
-    colours = dict(zip(variants, plt.cm.tab10.colors, strict=False))
-    fig, axes = plt.subplots(1, len(steps), figsize=(4.2 * len(steps), 3.8), squeeze=False, sharey=True)
+    colours = dict(zip(variants, matplotlib.colormaps["tab10"].colors, strict=False))
+    fig, axes = new_figure(figsize=(4.2 * len(steps), 3.8), ncols=len(steps), squeeze=False, sharey=True)
     for ax, step in zip(axes[0], steps, strict=True):
         for offset, variant in enumerate(variants):
             sizes = sorted(k[1] for k in groups if k[0] == variant and k[2] == step)
@@ -55,7 +45,7 @@ def figure_variants_rate(summary_paths: dict, config: dict, png, pdf) -> None:
         "Exact one-pixel adversarial rate per variant (line: mean over seeds, dots: seeds)", fontsize=10
     )
     fig.tight_layout()
-    save_figure(fig, png, pdf, config, "Variants: rate against D")
+    return fig
 
 
 def heatmap_size(groups: dict, variants: list[str]) -> int:
@@ -64,15 +54,12 @@ def heatmap_size(groups: dict, variants: list[str]) -> int:
     return max(shared) if shared else max(k[1] for k in groups)
 
 
-def figure_variants_heatmaps(summary_paths: dict, config: dict, png, pdf) -> None:
+def variants_heatmaps(groups: dict, variants: list[str], dataset_cfg: dict):
     """Fig. 5 per variant for one D: the likelihood that flipping a pixel is adversarial."""
-    groups = _open_all(summary_paths, config)
-    variants = [v for v in variant_names(config) if any(k[0] == v for k in groups)]
     size = heatmap_size(groups, variants)
     steps = sorted({k[2] for k in groups if k[1] == size})
-    fig, axes = plt.subplots(
-        len(variants), len(steps), figsize=(3.3 * len(steps), 3.1 * len(variants)), squeeze=False
-    )
+    shape = {"nrows": len(variants), "ncols": len(steps), "squeeze": False}
+    fig, axes = new_figure(figsize=(3.3 * len(steps), 3.1 * len(variants)), **shape)
     for r, variant in enumerate(variants):
         for c, step in enumerate(steps):
             ax = axes[r, c]
@@ -82,9 +69,9 @@ def figure_variants_heatmaps(summary_paths: dict, config: dict, png, pdf) -> Non
             if not runs:
                 ax.set_title(f"{variant}: no net at D={size}", fontsize=8)
                 continue
-            draw_heatmap(fig, ax, runs, size, config, f"{variant}, step {step}°")
+            draw_heatmap(fig, ax, runs, size, dataset_cfg, f"{variant}, step {step}°")
     fig.suptitle(
         f"Fig. 5 per variant at D={size}: likelihood that flipping a pixel is adversarial", fontsize=10
     )
     fig.tight_layout()
-    save_figure(fig, png, pdf, config, "Variants: Fig. 5 heatmaps")
+    return fig

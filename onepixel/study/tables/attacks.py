@@ -1,4 +1,4 @@
-"""The attacks' recall table and figure: what each attack found of the exhaustive ground truth."""
+"""The attacks' recall table (and its figure): what each attack found of the exhaustive ground truth."""
 
 from __future__ import annotations
 
@@ -73,51 +73,12 @@ def _recall(hit: np.ndarray, among: np.ndarray) -> float:
     return float(hit[among].mean()) if among.any() else float("nan")
 
 
-def recall_curve(results: list, budgets: np.ndarray) -> np.ndarray:
-    """Fraction of the vulnerable attacked images found within each query budget."""
-    hit = np.concatenate([r["hit"].values for r in results])
-    queries = np.concatenate([r["queries"].values for r in results])
-    vulnerable = np.concatenate([r["n_vulnerable"].values for r in results]) > 0
-    if not vulnerable.any():
-        return np.full(len(budgets), np.nan)
-    return np.array([(hit & (queries <= q))[vulnerable].mean() for q in budgets])
-
-
-def figure_attack_recall(results: dict, variant: str, config: dict, png, pdf) -> None:
-    """Recall against queries, a panel per attack, a curve per D (``variant``'s nets, all steps and seeds)."""
-    from onepixel.study.figures.paper import plt, save_figure
-
-    methods = sorted({k[0] for k in results})
-    sizes = sorted({k[2] for k in results})
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.8), squeeze=False, sharey=True)
-    most = max(int(r["queries"].values.max(initial=1)) for r in results.values())
-    budgets = np.unique(np.geomspace(1, max(most, max(sizes) ** 2), 60).astype(int))
-    for ax, method in zip(axes[0], methods, strict=True):
-        for size in sizes:
-            runs = [r for k, r in results.items() if k[0] == method and k[1] == variant and k[2] == size]
-            if not runs:
-                continue
-            colour = plt.cm.viridis(min(size / 96, 0.9))
-            ax.plot(budgets, 100 * recall_curve(runs, budgets), color=colour, label=f"D={size}")
-            # The exhaustive search finds every one with D^2 queries.
-            ax.plot([size * size], [100], marker="*", color=colour, ms=9)
-        ax.axhline(100, color="grey", lw=0.8, ls="--")
-        ax.set_xscale("log")
-        ax.set_xlabel("queries (images classified)")
-        ax.set_title(f"{method} ({variant})", fontsize=9)
-    axes[0, 0].set_ylabel("vulnerable images found (%)")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(
-        "Attacks against the exhaustive ground truth (dashed: 100 %, star: exhaustive search at D² queries)"
-    )
-    fig.tight_layout()
-    save_figure(fig, png, pdf, config, "Attack recall against queries")
-
-
 def write_attack_tables(attack_paths: dict, config: dict, outputs) -> None:
     """``attack_paths``: {(attack, variant, D, step, seed): path}; ``config``: the study's."""
     from onepixel.io import write_text
     from onepixel.study.attack_stage import open_attack
+    from onepixel.study.figures.attacks import attack_recall
+    from onepixel.study.figures.common import save_figure
     from onepixel.study.tables.csv_text import csv_or_header
     from onepixel.study.variants import reference_variant, variant_config
 
@@ -127,4 +88,5 @@ def write_attack_tables(attack_paths: dict, config: dict, outputs) -> None:
     }
     rows = attack_recall_rows(results)
     write_text(outputs["table"], csv_or_header(rows, ("attack", "variant", "size", "angle_step")))
-    figure_attack_recall(results, reference_variant(config), config, outputs["png"], outputs["pdf"])
+    figure = attack_recall(results, reference_variant(config))
+    save_figure(figure, outputs["png"], outputs["pdf"], config, "Attack recall against queries")

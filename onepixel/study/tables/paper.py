@@ -15,6 +15,7 @@ from onepixel.io import write_json, write_text
 from onepixel.study.provenance import provenance_attrs
 from onepixel.study.settings import study_settings
 from onepixel.study.tables.csv_text import csv_or_header, variant_order
+from onepixel.study.tables.variants import ROUND_FIELDS
 
 log = logging.getLogger("onepixel")
 
@@ -53,9 +54,8 @@ def unique_images_of_lengths(dataset: xr.Dataset, size: int, step: float, config
     return int(build_dataset(size, step, config).attrs["n_images"])
 
 
-def table1_rows(datasets: dict, paper_path, config: dict) -> list[dict]:
-    """Our unique-image counts next to the paper's, default and closest setting."""
-    paper = load_paper_table(paper_path)
+def table1_rows(datasets: dict, paper: dict, config: dict) -> list[dict]:
+    """Our unique-image counts next to the paper's (``paper``: {(D, step): count}), default and closest."""
     rows = []
     for (size, step), ds in sorted(datasets.items()):
         ours = int(ds.attrs["n_images"])
@@ -225,53 +225,25 @@ def write_tables(
     and {(variant, D, step, seed, role)} (teachers, adversarial rounds); ``config`` is the study's.
     """
     from onepixel.study.inputs import open_dataset, open_summary, open_training_summary
-    from onepixel.study.tables import variants as comparison
-    from onepixel.study.variants import reference_variant, variant_config, variant_names, variant_sizes
+    from onepixel.study.variants import variant_config, variant_names
 
-    names = variant_names(config)
-    nets = {v: variant_config(config, v) for v in names}
+    nets = {v: variant_config(config, v) for v in variant_names(config)}
     datasets = {key: open_dataset(path, *key, config) for key, path in dataset_paths.items()}
     summaries = {k: open_summary(path, *k[1:], nets[k[0]]) for k, path in summary_paths.items()}
     training = {k: open_training_summary(path, *k[1:], nets[k[0]]) for k, path in training_paths.items()}
     extra = {
         k: open_training_summary(path, *k[1:4], nets[k[0]], k[4]) for k, path in extra_training_paths.items()
     }
-    rate_per_seed, rate_means = adversarial_rate_rows(summaries)
-    all_training = {**{(*k, "net"): s for k, s in training.items()}, **extra}
-    rounds = {k: s for k, s in extra.items() if k[4].startswith("round")}
-    tables = {
-        "table1": table1_rows(datasets, paper_path, config),
-        "rates_per_seed": rate_per_seed,
-        "rates": rate_means,
-        "training": training_rows(all_training),
-        "ambiguous": ambiguous_rows(datasets),
-        "on_manifold": on_manifold_rows(datasets, summaries, config["dataset"]["exclude_ambiguous"]),
-        "variants": comparison.variant_rows(
-            rate_per_seed,
-            rate_means,
-            training,
-            extra,
-            names,
-            reference_variant(config),
-            sorted(datasets),
-            {v: variant_sizes(config, v)[1] for v in names},
-        ),
-        "adversarial_rounds": comparison.round_rows(rounds, summaries, training),
-    }
+    tables = study_tables(datasets, summaries, training, extra, load_paper_table(paper_path), config)
     for name, rows in tables.items():
-        write_text(outputs[name], csv_or_header(rows, comparison.ROUND_FIELDS))
-    write_json(
-        outputs["provenance"],
-        {
-            k: (
-                json.loads(v)
-                if k in ("onepixel_config", "onepixel_versions", "onepixel_cpu", "onepixel_settings")
-                else v
-            )
-            for k, v in provenance_attrs(config, {v: study_settings(net) for v, net in nets.items()}).items()
-        },
-    )
-    for row in rate_means:
+        write_text(outputs[name], csv_or_header(rows, ROUND_FIELDS))
+    settings = {v: study_settings(net) for v, net in nets.items()}
+    as_json = ("onepixel_config", "onepixel_versions", "onepixel_cpu", "onepixel_settings")
+    provenance = {
+        k: json.loads(v) if k in as_json else v for k, v in provenance_attrs(config, settings).items()
+    }
+    write_json(outputs["provenance"], provenance)
+    for row in tables["rates"]:
         if row["seeds_below_accuracy_1"] != "none":
             log.warning(
                 "%s D=%d step=%s: seeds %s did not reach training accuracy 1.0",
@@ -280,3 +252,34 @@ def write_tables(
                 row["angle_step"],
                 row["seeds_below_accuracy_1"],
             )
+
+
+def study_tables(datasets: dict, summaries: dict, training: dict, extra: dict, paper: dict, config) -> dict:
+    """{table name: rows} from the study's data in memory, keyed as ``write_tables``'s paths."""
+    from onepixel.study.tables.variants import round_rows, variant_rows
+    from onepixel.study.variants import reference_variant, variant_names, variant_sizes
+
+    names = variant_names(config)
+    rate_per_seed, rate_means = adversarial_rate_rows(summaries)
+    all_training = {**{(*k, "net"): s for k, s in training.items()}, **extra}
+    rounds = {k: s for k, s in extra.items() if k[4].startswith("round")}
+    sizes_of = {v: variant_sizes(config, v)[1] for v in names}
+    return {
+        "table1": table1_rows(datasets, paper, config),
+        "rates_per_seed": rate_per_seed,
+        "rates": rate_means,
+        "training": training_rows(all_training),
+        "ambiguous": ambiguous_rows(datasets),
+        "on_manifold": on_manifold_rows(datasets, summaries, config["dataset"]["exclude_ambiguous"]),
+        "variants": variant_rows(
+            rate_per_seed,
+            rate_means,
+            training,
+            extra,
+            names,
+            reference_variant(config),
+            sorted(datasets),
+            sizes_of,
+        ),
+        "adversarial_rounds": round_rows(rounds, summaries, training),
+    }

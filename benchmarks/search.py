@@ -1,0 +1,147 @@
+"""The exact search per D: the plain search, the fast search of a git ref and the fast search of this tree.
+
+    python benchmarks/search.py --ref HEAD~5 --sizes 16 32 80
+
+Per D, on the paper's dataset at ``--step`` and one network (a study's trained
+net from ``--models`` where it has one, else random weights: the speed does
+not depend on them): the plain search (every flipped image through the full
+forward pass) on a sample of ``--plain-candidates`` candidates, and the fast
+search on every candidate, each in its own process on one core as a workflow
+job runs, after a warm-up that compiles the shapes. It prints candidates per
+second, the ratios fast/plain and new/ref, the peak memory of each process,
+and how many decisions differ (fast against plain on the sample, the ref's
+fast search against this tree's on every candidate: both must be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import common
+
+
+def child(args) -> None:
+    """One search in this process, with whichever tree's onepixel is first on the path."""
+    common.one_core()
+    import onepixel
+
+    work = Path(args.work)
+    images = np.load(work / "images.npy")
+    model = onepixel.CNN(onepixel.Architecture(args.size))
+    params = common.load_params(work / "params.msgpack")
+    if args.method == "plain":
+        images = images[: args.plain_images]
+    warm_up = images[: 1 if args.method == "plain" else 8]
+    options = {"method": args.method, "chunk_candidates": args.plain_chunk}
+    onepixel.flip_search(model, params, warm_up, **options)
+    started = time.perf_counter()
+    cube = onepixel.flip_search(model, params, images, **options)
+    seconds = time.perf_counter() - started
+    np.save(work / f"misclassified-{args.name}.npy", cube["misclassified"].values)
+    common.report({"seconds": seconds, "candidates": int(cube["margin"].size)})
+
+
+def network(size: int, step: float, models: Path, work: Path) -> str:
+    """Save the searched images and a network's weights in ``work``; where the weights came from."""
+    import jax
+
+    from onepixel.models.architecture import Architecture
+    from onepixel.models.cnn import init_params
+
+    images, _ = common.paper_images(size, step)
+    np.save(work / "images.npy", images)
+    trained = models / f"D{size}_step{step}" / "seed0"
+    if (trained / "params.msgpack").exists():
+        from onepixel.training.checkpoint import load_network
+
+        common.save_params(load_network(trained).params, work / "params.msgpack")
+        return str(trained)
+    common.save_params(init_params(Architecture(size), jax.random.key(0)), work / "params.msgpack")
+    return "random weights"
+
+
+def compare(args) -> None:
+    rows, origins = [], []
+    with common.checkout(args.ref) as ref_tree:
+        for size in args.sizes:
+            with tempfile.TemporaryDirectory() as folder:
+                work = Path(folder)
+                origin = network(size, args.step, Path(args.models), work)
+                n_images = len(np.load(work / "images.npy"))
+                plain_images = max(1, -(-args.plain_candidates // (size * size)))
+                base = ["--size", str(size), "--work", str(work), "--plain-images", str(plain_images)]
+                base += ["--plain-chunk", str(args.plain_chunk)]
+                runs = {
+                    name: common.run_child("search.py", tree, [*base, "--method", method, "--name", name])
+                    for name, tree, method in (
+                        ("plain", common.REPO, "plain"),
+                        ("ref", ref_tree, "fast"),
+                        ("new", common.REPO, "fast"),
+                    )
+                }
+                plain, old, new = runs["plain"], runs["ref"], runs["new"]
+                wrong = {name: np.load(work / f"misclassified-{name}.npy") for name in runs}
+                rate = {name: r["candidates"] / r["seconds"] for name, r in runs.items()}
+                origins.append(f"D = {size}: {origin}")
+                rows.append(
+                    [
+                        size,
+                        f"{n_images:,}",
+                        f"{new['candidates']:,}",
+                        f"{rate['plain']:,.0f}",
+                        f"{rate['ref']:,.0f}",
+                        f"{rate['new']:,.0f}",
+                        f"{rate['new'] / rate['plain']:,.0f}x",
+                        f"{rate['new'] / rate['ref']:.2f}x",
+                        f"{new['seconds']:.1f}",
+                        f"{plain['peak_mb']:,.0f} / {old['peak_mb']:,.0f} / {new['peak_mb']:,.0f}",
+                        int((wrong["plain"] != wrong["new"][: len(wrong["plain"])]).sum()),
+                        int((wrong["ref"] != wrong["new"]).sum()),
+                    ]
+                )
+    header = [
+        "D",
+        "N",
+        "candidates",
+        "plain cand/s",
+        f"fast cand/s {args.ref}",
+        "fast cand/s",
+        "fast / plain",
+        f"fast new / {args.ref}",
+        "fast s",
+        f"peak MB plain / {args.ref} / new",
+        "differ: plain",
+        f"differ: {args.ref}",
+    ]
+    print(f"step {args.step}, one core per process; plain on {args.plain_candidates:,}+ candidates")
+    print(common.markdown(header, rows))
+    print("networks: " + "; ".join(origins))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ref", default="HEAD", help="the git ref to compare with (default: HEAD)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    parser.add_argument("--step", type=float, default=0.5)
+    parser.add_argument("--models", default=str(common.REPO / "results" / "models" / "paper"))
+    parser.add_argument("--plain-candidates", type=int, default=16384)
+    parser.add_argument("--plain-chunk", type=int, default=1024, help="plain candidates per jitted call")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--method", help=argparse.SUPPRESS)
+    parser.add_argument("--name", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-images", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    (child if args.child else compare)(args)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(common.REPO))  # a checkout without an install
+    main()

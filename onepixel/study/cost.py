@@ -1,0 +1,66 @@
+"""What a study cost: job time per stage, variant and D from its Snakemake benchmark files."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+STAGES = ("dataset", "teacher", "train", "round", "search", "round_search", "attack")
+BENCHMARK_NAME = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?(?:_round\d+|_de|_random|_gradient)?\.tsv$")
+
+
+def stage_costs(results) -> list[dict]:
+    """A row per (stage, variant, D): jobs, total, mean and max wall seconds, max RSS.
+
+    ``results``: a study's results folder; its ``benchmarks/<stage>/[<variant>/]*.tsv``
+    files are Snakemake's ``benchmark:`` records, one per job.
+    """
+    rows = []
+    for stage in STAGES:
+        stage_dir = Path(results) / "benchmarks" / stage
+        jobs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        for path in sorted(stage_dir.rglob("*.tsv")):
+            match = BENCHMARK_NAME.search(path.name)
+            if not match:
+                continue
+            # Datasets have no variant level.
+            variant = path.parent.name if path.parent != stage_dir else "-"
+            with path.open() as handle:
+                record = next(csv.DictReader(handle, delimiter="\t"))
+            jobs.setdefault((variant, int(match.group(1))), []).append(
+                (float(record["s"]), float(record["max_rss"]))
+            )
+        for (variant, size), records in sorted(jobs.items()):
+            seconds = [s for s, _ in records]
+            rows.append(
+                {
+                    "stage": stage,
+                    "variant": variant,
+                    "size": size,
+                    "jobs": len(seconds),
+                    "total_s": sum(seconds),
+                    "mean_s": sum(seconds) / len(seconds),
+                    "max_s": max(seconds),
+                    "max_rss_mb": max(rss for _, rss in records),
+                }
+            )
+    return rows
+
+
+def cost_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table, then the total job time."""
+    lines = [
+        "| stage | variant | D | jobs | total s | mean s | max s | max RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['stage']} | {r['variant']} | {r['size']} | {r['jobs']} | {r['total_s']:.0f} | "
+            f"{r['mean_s']:.1f} | {r['max_s']:.1f} | {r['max_rss_mb']:.0f} |"
+        )
+    total = sum(r["total_s"] for r in rows)
+    lines.append(
+        f"total job time: {total:.0f} s ({total / 3600:.2f} h); wall time on N cores is at least total / N"
+    )
+    return "\n".join(lines)
