@@ -8,7 +8,7 @@ from onepixel.data.lines import read_dataset, write_dataset
 from onepixel.io import ResultFileError, atomic_path, write_netcdf
 from onepixel.models.cnn import Architecture, init_params
 from onepixel.study.stages import study_dataset
-from onepixel.training.checkpoint import load_params, save_params
+from onepixel.training.checkpoint import read_checkpoint, restore_params, save_params
 
 
 def test_dataset_netcdf_round_trip_keeps_values_and_attributes(tmp_path, config):
@@ -57,6 +57,11 @@ def test_failed_write_leaves_no_file(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("crash mid-write")
     assert list(tmp_path.iterdir()) == []
+
+
+def load_params(path, arch):
+    """What every reader of a checkpoint does: read it, then check each array against ``arch``'s shapes."""
+    return restore_params(read_checkpoint(path)[1], arch, path)
 
 
 def test_checkpoint_round_trip_and_foreign_architecture(tmp_path):

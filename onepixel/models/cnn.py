@@ -106,7 +106,7 @@ def conv_relu_pool_single_channel(x: jax.Array, kernel: jax.Array, bias: jax.Arr
     never built. JAX's own gradient of that formulation spent most of a D = 80
     training step on 1- and 9-channel layouts and on the tie-splitting gradient
     of ``jnp.maximum``; the backward here is one masked select and one
-    matrix product over all phases (``docs/performance.md``, "Training speed").
+    matrix product over all phases (``docs/notes/performance-record.md``, "Training speed").
 
     Values equal the conv/ReLU/pool formulation up to float summation order.
     The gradient goes to the first maximum of each window in row-major order,
@@ -306,7 +306,3 @@ def param_count(params) -> int:
 def margin(logits: jax.Array) -> jax.Array:
     """Logit margin of class 1 over class 0; > 0 means class 1."""
     return logits[..., 1] - logits[..., 0]
-
-
-def predict(logits: jax.Array) -> jax.Array:
-    return (margin(logits) > 0).astype(jnp.int8)

@@ -57,7 +57,7 @@ def keep_freed_memory() -> bool:
     MB per D = 80 training step), in the arena of the thread that runs it.
     With glibc's defaults the extra heap that arena needs is unmapped when
     the step frees it, so each step faults its pages in again: ~10,000 page
-    faults and ~15 % of a D = 80 step (docs/performance.md, "Training
+    faults and ~15 % of a D = 80 step (docs/notes/performance-record.md, "Training
     speed"). The 64 MB top pad (the slack a heap keeps when it shrinks) is
     what stops it; blocks up to 32 MB also come from the heap, and memory goes
     back to the system only above 1 GB free. Values are unchanged.

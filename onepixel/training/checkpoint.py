@@ -92,11 +92,6 @@ def read_checkpoint(path) -> tuple[dict, dict]:
     return meta, payload["params"]
 
 
-def load_params(path, arch: Architecture):
-    """Load parameters and check every array against ``arch``'s shapes."""
-    return restore_params(read_checkpoint(path)[1], arch, path)
-
-
 def restore_params(state: dict, arch: Architecture, path):
     """Parameters from a state dict of ``read_checkpoint``, every array checked against ``arch``."""
     template = jax.eval_shape(lambda: init_params(arch, jax.random.key(0)))

@@ -56,11 +56,6 @@ def training_loss(logits: jax.Array, targets: jax.Array, temperature: float = 1.
     return optax.sigmoid_binary_cross_entropy(logits, targets).mean()
 
 
-def bce_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Keras binary cross-entropy on one-hot targets of the 2 sigmoid outputs."""
-    return training_loss(logits, jax.nn.one_hot(labels, logits.shape[-1]))
-
-
 @partial(jax.jit, donate_argnums=0, static_argnames="temperature")
 def train_step(state: train_state.TrainState, images, targets, dropout_key, temperature: float = 1.0):
     """One Adam step on a batch; ``targets`` are per-output probabilities (one-hot, smoothed or soft)."""
