@@ -5,10 +5,10 @@ import pytest
 
 from onepixel.data.lines import selected_images, write_dataset
 from onepixel.search.cube import dataset_landing, flip_cube, write_search
+from onepixel.study.dataset_stage import study_dataset
 from onepixel.study.inputs import open_summary
 from onepixel.study.provenance import provenance_attrs
 from onepixel.study.settings import search_settings
-from onepixel.study.stages import study_dataset
 from onepixel.study.summary import summarise_search
 from onepixel.study.tables.paper import adversarial_rate_rows, on_manifold_rows
 from tests.reference import make_summary

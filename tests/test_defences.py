@@ -11,8 +11,10 @@ import onepixel
 from onepixel.data.lines import build_dataset, write_dataset
 from onepixel.models.cnn import CNN, Architecture, init_params
 from onepixel.search.fast import fast_flip_margins
+from onepixel.study.dataset_stage import study_dataset
 from onepixel.study.inputs import load_model, open_search
-from onepixel.study.stages import run_search, study_dataset, train_model
+from onepixel.study.search_stage import run_search
+from onepixel.study.train_stage import train_model
 from onepixel.study.variants import variant_config
 from onepixel.training import defences
 from onepixel.training.train import label_targets, make_optimizer, train_step, training_loss

@@ -7,7 +7,7 @@ import xarray as xr
 from onepixel.data.lines import read_dataset, write_dataset
 from onepixel.io import ResultFileError, atomic_path, write_netcdf
 from onepixel.models.cnn import Architecture, init_params
-from onepixel.study.stages import study_dataset
+from onepixel.study.dataset_stage import study_dataset
 from onepixel.training.checkpoint import read_checkpoint, restore_params, save_params
 
 

@@ -106,8 +106,10 @@ def test_the_package_keeps_its_layout_rules():
 
 def test_the_rules_see_the_package_and_its_imports():
     modules = module_names(PACKAGE)
-    assert {"onepixel.search.api", "onepixel.study.stages", "onepixel.search.fast.driver"} <= set(modules)
-    stages = {target for target, _, _ in imports_of(modules["onepixel.study.stages"], modules)}
+    assert {"onepixel.search.api", "onepixel.study.search_stage", "onepixel.search.fast.driver"} <= set(
+        modules
+    )
+    stages = {target for target, _, _ in imports_of(modules["onepixel.study.search_stage"], modules)}
     assert {"onepixel.search.api", "onepixel.study.inputs"} <= stages
 
 

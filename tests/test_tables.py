@@ -24,7 +24,7 @@ def summary(epochs=5, seconds=10.0, n_images=100, reached=True, **extra):
 
 
 def test_table1_counts_against_the_papers(tiny_config):
-    from onepixel.study.stages import study_dataset
+    from onepixel.study.dataset_stage import study_dataset
 
     ds = study_dataset(16, 4.0, tiny_config)
     (row,) = table1_rows({(16, 4.0): ds}, {(16, 4.0): 90}, tiny_config)
@@ -157,7 +157,7 @@ def test_net_paths_name_variant_and_role():
 def test_teacher_and_student_sets_of_defensive_distillation(tiny_config):
     from onepixel.models.architecture import Architecture
     from onepixel.models.cnn import CNN, init_params
-    from onepixel.study.stages import study_dataset
+    from onepixel.study.dataset_stage import study_dataset
     from onepixel.training.defences import clean_images, student_set, teacher_set
     from onepixel.training.train import soft_labels
 

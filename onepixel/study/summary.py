@@ -87,7 +87,7 @@ def write_summary(dataset: xr.Dataset, cube: xr.Dataset, size: int, config: dict
     """One net's summary, with the provenance of its search (what it depends on), written to ``out_path``.
 
     The workflow's search job calls this with the cube still in memory
-    (``onepixel.study.stages.run_search``).
+    (``onepixel.study.search_stage.run_search``).
     """
     summary = summarise_search(dataset, cube)
     summary.attrs.update(provenance_attrs(config, search_settings(config, size)))

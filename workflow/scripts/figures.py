@@ -10,7 +10,7 @@ limit_cpu_threads(snakemake.threads)
 from onepixel.study.figures import files as figures  # noqa: E402
 from onepixel.study.logs import run_stage  # noqa: E402
 from onepixel.study.paths import parse_net_path, parse_result_path  # noqa: E402
-from onepixel.study.stages import confirm_adversarial_flips  # noqa: E402
+from onepixel.study.search_stage import confirm_adversarial_flips  # noqa: E402
 from onepixel.study.variants import variant_config  # noqa: E402
 
 

@@ -8,7 +8,7 @@ from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 limit_cpu_threads(snakemake.threads)
 
 from onepixel.study.logs import run_stage  # noqa: E402
-from onepixel.study.stages import run_search  # noqa: E402
+from onepixel.study.search_stage import run_search  # noqa: E402
 from onepixel.study.variants import variant_config  # noqa: E402
 
 run_stage(

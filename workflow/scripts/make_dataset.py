@@ -8,7 +8,7 @@ from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 limit_cpu_threads(snakemake.threads)
 
 from onepixel.study.logs import run_stage  # noqa: E402
-from onepixel.study.stages import make_dataset  # noqa: E402
+from onepixel.study.dataset_stage import make_dataset  # noqa: E402
 
 run_stage(
     snakemake.log[0],

@@ -8,7 +8,7 @@ from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 limit_cpu_threads(snakemake.threads, eigen_convolutions=True)
 
 from onepixel.study.logs import run_stage  # noqa: E402
-from onepixel.study.stages import train_model  # noqa: E402
+from onepixel.study.train_stage import train_model  # noqa: E402
 from onepixel.study.variants import variant_config  # noqa: E402
 
 given = snakemake.input
