@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def extra_training_paths():
 def aggregate(kind, name):
     """results/<kind>/[<study name>/]<name>: each config's tables, figures and their logs under its own name."""
     root = "logs/aggregate" if kind == "logs" else f"results/{kind}"
-    return "/".join(part for part in (root, config["name"], name) if part)
+    return os.path.join(root, config["name"], name)
 
 
 TABLES = {
