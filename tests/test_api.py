@@ -211,6 +211,7 @@ def test_the_workflow_cube_is_what_flip_search_returns(tiny_study):
     assert cube.attrs["n_adversarial"] == stored.attrs["n_adversarial"]
 
 
+@pytest.mark.slow
 def test_the_api_pages_snippets_run():
     """docs/api.md's train-and-search and any-model snippets, as a user copies them."""
     import re
