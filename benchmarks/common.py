@@ -8,6 +8,7 @@ one run and the peak memory printed is that process's alone.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 RESULT_PREFIX = "BENCHMARK-RESULT "
@@ -107,6 +110,25 @@ def paper_images(size: int, step: float) -> tuple:
     return dataset["images"].values[chosen], dataset["label"].values[chosen].astype("int64")
 
 
+def network(size: int, step: float, models: Path, work: Path) -> str:
+    """Save the searched images and a network's weights in ``work``; where the weights came from."""
+    import jax
+
+    from onepixel.models.architecture import Architecture
+    from onepixel.models.cnn import init_params
+
+    images, _ = paper_images(size, step)
+    np.save(work / "images.npy", images)
+    trained = models / f"D{size}_step{step}" / "seed0"
+    if (trained / "params.msgpack").exists():
+        from onepixel.training.checkpoint import load_network
+
+        save_params(load_network(trained).params, work / "params.msgpack")
+        return str(trained)
+    save_params(init_params(Architecture(size), jax.random.key(0)), work / "params.msgpack")
+    return "random weights"
+
+
 def save_params(params, path: Path) -> None:
     """Weights as msgpack (flax.serialization, no pickle), readable by any tree's child."""
     from flax import serialization
@@ -118,6 +140,20 @@ def load_params(path: Path):
     from flax import serialization
 
     return serialization.msgpack_restore(Path(path).read_bytes())
+
+
+def parser(doc: str, step: float, child_args: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """The options every benchmark takes (the ref, sizes, angle step) and its children's hidden ones."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--ref", default="HEAD", help="the git ref to compare with (default: HEAD)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
+    parser.add_argument("--step", type=float, default=step)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    for name in child_args:
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    return parser
 
 
 def markdown(header: list[str], rows: list[list]) -> str:

@@ -11,14 +11,12 @@ and whether both found the same flips with the same query counts.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from search import network
 
 import common
 
@@ -56,7 +54,7 @@ def compare(args) -> None:
         for size in args.sizes:
             with tempfile.TemporaryDirectory() as folder:
                 work = Path(folder)
-                network(size, args.step, Path(args.models), work)
+                common.network(size, args.step, Path(args.models), work)
                 base = ["--size", str(size), "--work", str(work), "--images", str(args.images)]
                 base += ["--max-iter", str(args.max_iter)]
                 old = common.run_child("de.py", ref_tree, base)
@@ -89,16 +87,10 @@ def compare(args) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ref", default="HEAD", help="the git ref to compare with (default: HEAD)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
-    parser.add_argument("--step", type=float, default=2.0)
+    parser = common.parser(__doc__, step=2.0)
     parser.add_argument("--models", default=str(common.REPO / "results" / "models" / "paper"))
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     (child if args.child else compare)(args)
 

@@ -47,32 +47,13 @@ def child(args) -> None:
     common.report({"seconds": seconds, "candidates": int(cube["margin"].size)})
 
 
-def network(size: int, step: float, models: Path, work: Path) -> str:
-    """Save the searched images and a network's weights in ``work``; where the weights came from."""
-    import jax
-
-    from onepixel.models.architecture import Architecture
-    from onepixel.models.cnn import init_params
-
-    images, _ = common.paper_images(size, step)
-    np.save(work / "images.npy", images)
-    trained = models / f"D{size}_step{step}" / "seed0"
-    if (trained / "params.msgpack").exists():
-        from onepixel.training.checkpoint import load_network
-
-        common.save_params(load_network(trained).params, work / "params.msgpack")
-        return str(trained)
-    common.save_params(init_params(Architecture(size), jax.random.key(0)), work / "params.msgpack")
-    return "random weights"
-
-
 def compare(args) -> None:
     rows, origins = [], []
     with common.checkout(args.ref) as ref_tree:
         for size in args.sizes:
             with tempfile.TemporaryDirectory() as folder:
                 work = Path(folder)
-                origin = network(size, args.step, Path(args.models), work)
+                origin = common.network(size, args.step, Path(args.models), work)
                 n_images = len(np.load(work / "images.npy"))
                 plain_images = max(1, -(-args.plain_candidates // (size * size)))
                 base = ["--size", str(size), "--work", str(work), "--plain-images", str(plain_images)]
@@ -125,18 +106,10 @@ def compare(args) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ref", default="HEAD", help="the git ref to compare with (default: HEAD)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
-    parser.add_argument("--step", type=float, default=0.5)
+    parser = common.parser(__doc__, step=0.5, child_args=("--method", "--name"))
     parser.add_argument("--models", default=str(common.REPO / "results" / "models" / "paper"))
     parser.add_argument("--plain-candidates", type=int, default=16384)
     parser.add_argument("--plain-chunk", type=int, default=1024, help="plain candidates per jitted call")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--method", help=argparse.SUPPRESS)
-    parser.add_argument("--name", help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--plain-images", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     (child if args.child else compare)(args)

@@ -13,7 +13,6 @@ float rounding: the table prints the largest difference.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -89,14 +88,8 @@ def compare(args) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ref", default="HEAD", help="the git ref to compare with (default: HEAD)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 80])
-    parser.add_argument("--step", type=float, default=0.5)
+    parser = common.parser(__doc__, step=0.5)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per tree (the first compiles)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     (child if args.child else compare)(args)
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from onepixel.models.architecture import Architecture
 from onepixel.models.cnn import CNN, margin
-from onepixel.models.inference import full_set_margins, make_margin_fn
+from onepixel.models.inference import apply_in_chunks, make_margin_fn
 from onepixel.search.plain import plain_label_search, recheck_labels
 from onepixel.study.inputs import open_dataset, open_search
 from onepixel.study.summary import write_summary
@@ -68,7 +68,8 @@ def _cnn_apply(arch: Architecture):
 
 
 def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:
-    return full_set_margins(make_margin_fn(arch), params, images)
+    margin_fn = make_margin_fn(arch)
+    return apply_in_chunks(lambda batch: margin_fn(params, batch), images).astype(np.float32)
 
 
 def make_summary(dataset_path, search_path, key: tuple[int, float, int], config: dict, out_path) -> None:

@@ -48,8 +48,3 @@ def apply_in_chunks(fn, images: np.ndarray, chunk: int = EVAL_CHUNK) -> np.ndarr
         padded[: len(part)] = part
         out.append(np.asarray(fn(padded))[: len(part)])
     return np.concatenate(out)
-
-
-def full_set_margins(margin_fn, params, images: np.ndarray) -> np.ndarray:
-    """Dropout-off margins of every image."""
-    return apply_in_chunks(lambda batch: margin_fn(params, batch), images).astype(np.float32)

@@ -16,15 +16,16 @@ def summary_groups(summary_paths: dict, config: dict) -> dict:
     return groups
 
 
-def variant_groups(summary_paths: dict, config: dict) -> dict:
-    """{(variant, D, step, seed): path} -> {(variant, D, step): [summary per seed]}."""
+def variant_groups(summary_paths: dict, config: dict) -> tuple[dict, list[str]]:
+    """{(variant, D, step, seed): path} -> {(variant, D, step): [summary per seed]}, and the variants
+    that have nets, in the config's order."""
     nets = {v: variant_config(config, v) for v in variant_names(config)}
     groups: dict = {}
     for (variant, size, step, seed), path in sorted(summary_paths.items()):
         groups.setdefault((variant, size, step), []).append(
             open_summary(path, size, step, seed, nets[variant])
         )
-    return groups
+    return groups, [v for v in nets if any(k[0] == v for k in groups)]
 
 
 def figure2_examples(dataset_path, key, config, png, pdf) -> None:
@@ -56,13 +57,11 @@ def figure6_redundancy(summary_paths, config, png, pdf) -> None:
 
 
 def figure_variants_rate(summary_paths: dict, config: dict, png, pdf) -> None:
-    groups = variant_groups(summary_paths, config)
-    drawn = [v for v in variant_names(config) if any(k[0] == v for k in groups)]
+    groups, drawn = variant_groups(summary_paths, config)
     save_figure(variants.variants_rate(groups, drawn), png, pdf, config, "Variants: rate against D")
 
 
 def figure_variants_heatmaps(summary_paths: dict, config: dict, png, pdf) -> None:
-    groups = variant_groups(summary_paths, config)
-    drawn = [v for v in variant_names(config) if any(k[0] == v for k in groups)]
+    groups, drawn = variant_groups(summary_paths, config)
     figure = variants.variants_heatmaps(groups, drawn, config["dataset"])
     save_figure(figure, png, pdf, config, "Variants: Fig. 5 heatmaps")
