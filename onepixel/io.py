@@ -95,23 +95,28 @@ def whole_item_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return (max(1, min(shape[0], CHUNK_BYTES // per_item)), *shape[1:])
 
 
-def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
-    """Write with zlib compression on every data variable, atomically."""
+def file_attrs(kind: str) -> dict:
+    """The kind and format this reader checks, and the CF global attributes (provenance says the rest)."""
     from datetime import UTC, datetime
     from importlib import metadata
 
-    dataset = dataset.copy()
-    dataset.attrs[KIND_ATTR] = kind
-    dataset.attrs[FORMAT_ATTR] = FORMAT_VERSION
-    # CF global attributes (the provenance attributes say the rest).
     version = metadata.version("onepixel")
-    dataset.attrs.update(
-        Conventions="CF-1.10",
-        title=TITLES.get(kind, f"onepixel {kind}"),
-        source=f"onepixel {version}",
-        history=f"{datetime.now(UTC).isoformat(timespec='seconds')}: written by onepixel {version} ({kind})",
-        references=REFERENCES,
-    )
+    return {
+        KIND_ATTR: kind,
+        FORMAT_ATTR: FORMAT_VERSION,
+        "Conventions": "CF-1.10",
+        "title": TITLES.get(kind, f"onepixel {kind}"),
+        "source": f"onepixel {version}",
+        "history": f"{datetime.now(UTC).isoformat(timespec='seconds')}: "
+        f"written by onepixel {version} ({kind})",
+        "references": REFERENCES,
+    }
+
+
+def write_netcdf(dataset: xr.Dataset, path, kind: str) -> None:
+    """Write with zlib compression on every data variable, atomically."""
+    dataset = dataset.copy()
+    dataset.attrs.update(file_attrs(kind))
     encoding = {}
     for name, var in dataset.variables.items():
         if var.ndim == 0 or var.dtype.kind in "OSU":

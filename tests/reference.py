@@ -8,6 +8,8 @@ import numpy as np
 from onepixel.models.architecture import Architecture
 from onepixel.models.cnn import CNN, margin
 from onepixel.models.inference import apply_in_chunks, make_margin_fn
+from onepixel.search.images import PixelValues
+from onepixel.search.models import SearchModel
 from onepixel.search.plain import plain_label_search, recheck_labels
 from onepixel.study.inputs import open_dataset, open_search
 from onepixel.study.summary import write_summary
@@ -39,7 +41,6 @@ def plain_flip_margins(
     params,
     images: np.ndarray,
     chunk_candidates: int = 8192,
-    progress_seconds: float = 30.0,
 ) -> np.ndarray:
     """logit_1 - logit_0 (N, D, D) of every single-pixel flip of a 2-class CNN, by full forward passes.
 
@@ -47,9 +48,7 @@ def plain_flip_margins(
     margin for label 1 is exactly logit_1 - logit_0.
     """
     ones = np.ones(len(images), np.int64)
-    margins, _ = plain_label_search(
-        _cnn_apply(arch), params, images, ones, chunk_candidates, progress_seconds
-    )
+    margins, _ = plain_label_search(SearchModel(CNN(arch), params), images, ones, BINARY, 0, chunk_candidates)
     return margins
 
 
@@ -59,12 +58,10 @@ def recheck_near_zero(
     """Replace logit_1 - logit_0 margins with |margin| < threshold by plain forward passes, in place."""
     ones = np.ones(len(images), np.int64)
     wrong = np.zeros(margins.shape, bool)
-    return recheck_labels(_cnn_apply(arch), params, images, ones, margins, wrong, threshold)
+    return recheck_labels(SearchModel(CNN(arch), params), images, ones, margins, wrong, threshold, BINARY)
 
 
-def _cnn_apply(arch: Architecture):
-    model = CNN(arch)
-    return lambda params, images: model.apply({"params": params}, images)
+BINARY = PixelValues(True, 0.0, 1.0, 0, None)
 
 
 def base_margins(arch: Architecture, params, images: np.ndarray) -> np.ndarray:

@@ -133,7 +133,7 @@ def test_multi_class_cnn_fast_path_agrees_with_plain_on_every_candidate(arch, n_
         (dict(method="quick"), r"method='quick'; use one of"),
         (dict(recheck_below=-1), r"recheck_below=-1; use a number >= 0"),
         (dict(chunk_candidates=0), r"chunk_candidates=0; use a whole number >= 1"),
-        (dict(model="not a model"), r"model: str is neither a Flax module nor apply"),
+        (dict(model="not a model"), r"model: str is not a model flip_search takes; use an onepixel.CNN"),
     ],
 )
 def test_every_bad_argument_is_one_value_error(kwargs, message):

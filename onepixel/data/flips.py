@@ -55,3 +55,53 @@ def one_flip_pairs(images: np.ndarray) -> tuple[np.ndarray, ...]:
         (pixel % width).astype(np.int32),
         target.astype(np.int32),
     )
+
+
+def _cell_hashes(values: np.ndarray, channel_words: np.ndarray) -> np.ndarray:
+    """One uint64 per pixel of (..., C) float32 values (-0.0 as 0.0), mixed so sums rarely collide."""
+    bits = (values + np.float32(0)).view(np.uint32).astype(np.uint64) + np.uint64(1)
+    mixed = bits * channel_words
+    mixed ^= mixed >> np.uint64(29)
+    mixed *= np.uint64(0xBF58476D1CE4E5B9)
+    return mixed.sum(axis=-1, dtype=np.uint64)
+
+
+def corner_landing(values: np.ndarray, corners: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """(N, K, H, W) index of the image of the set that setting each pixel to each corner yields, -1 for none.
+
+    ``values``: (N, H, W, C) float32; ``corners``: (K, C). An image's key is
+    the sum of a hash per (pixel, value), so a changed pixel changes the key
+    by one term; matches are verified value by value.
+    """
+    n, height, width, channels = values.shape
+    rng = np.random.default_rng(ZOBRIST_SEED)
+    pixel_words = rng.integers(1, 2**63, size=height * width, dtype=np.uint64) | np.uint64(1)
+    channel_words = rng.integers(1, 2**63, size=channels, dtype=np.uint64) | np.uint64(1)
+    flat = values.reshape(n, height * width, channels)
+    cells = _cell_hashes(flat, channel_words) * pixel_words  # (N, pixels)
+    keys = cells.sum(axis=1, dtype=np.uint64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    corner_cells = _cell_hashes(corners.astype(np.float32), channel_words)
+    landing = np.full((n, len(corners), height * width), -1, np.int32)
+    for k, corner in enumerate(corners.astype(np.float32)):
+        for start in range(0, n, chunk):
+            changed = (
+                keys[start : start + chunk, None]
+                - cells[start : start + chunk]
+                + corner_cells[k] * pixel_words
+            )
+            pos = np.searchsorted(sorted_keys, changed).clip(max=n - 1)
+            for source, pixel in zip(*np.nonzero(sorted_keys[pos] == changed), strict=True):
+                source += start
+                if (flat[source, pixel] == corner).all():
+                    continue  # no change: the pixel is this corner already
+                expected = flat[source].copy()
+                expected[pixel] = corner
+                candidate = pos[source - start, pixel]
+                while candidate < n and sorted_keys[candidate] == changed[source - start, pixel]:
+                    if np.array_equal(flat[order[candidate]], expected):
+                        landing[source, k, pixel] = order[candidate]
+                        break
+                    candidate += 1
+    return landing.reshape(n, len(corners), height, width)

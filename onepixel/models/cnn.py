@@ -276,10 +276,26 @@ class CNN(nn.Module):
 
     arch: Architecture
 
+    @staticmethod
+    def from_onnx(model) -> tuple[CNN, dict]:
+        """``(CNN, params)`` from an ONNX graph of this family (a path or ``onnx.ModelProto``).
+
+        A model trained in PyTorch (``nn.Sequential`` of Conv2d, ReLU,
+        MaxPool2d blocks, Flatten, Linear, ReLU, Linear) and exported with
+        ``torch.onnx.export`` gets the exact fast search. Needs ``onnx``; a
+        graph outside the family is a ``ValueError`` naming the first node
+        that does not fit.
+        """
+        from onepixel.models.onnx_import import cnn_from_onnx
+
+        arch, params = cnn_from_onnx(model)
+        return CNN(arch), jax.tree.map(jnp.asarray, params)
+
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
-        """images: (batch, D, D) in {0, 1}; returns logits (batch, n_classes)."""
-        x = images.astype(jnp.float32)[..., None]
+        """images: (batch, D, D) grey or (batch, D, D, C) colour; returns logits (batch, n_classes)."""
+        x = images.astype(jnp.float32)
+        x = x[..., None] if x.ndim == 3 else x
         x_channels_first = None
         blocks = self.arch.conv_channels
         for index, channels in enumerate(blocks):

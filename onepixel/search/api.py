@@ -1,210 +1,301 @@
-"""The public API: the exact exhaustive one-pixel search on a network and binary images.
+"""The public API: the exact exhaustive one-pixel search on a model and its images.
 
-``flip_search`` flips every pixel of every image, classifies each flipped image
-and returns the complete cube of results, the same ``xarray.Dataset`` the
-workflow's search stage writes (it calls this function).
+``flip_search`` changes every pixel of every image (a flip for binary images,
+every corner of the value box for grey and colour ones), classifies each
+changed image and returns the complete cube of results, the same
+``xarray.Dataset`` the workflow's search stage writes (it calls this function).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
 
-import flax.linen as nn
 import numpy as np
 import xarray as xr
 
-from onepixel.data.flips import one_flip_pairs
-from onepixel.models.cnn import CNN
-from onepixel.search.cube import flip_cube, landing_array
-from onepixel.search.plain import base_logits, label_margin, plain_label_search, recheck_labels
+from onepixel.data.flips import corner_landing, one_flip_pairs
+from onepixel.io import atomic_path, read_netcdf
+from onepixel.search import checks
+from onepixel.search.cube import SEARCH_KIND, flip_cube, landing_array
+from onepixel.search.images import PixelValues, is_candidate, prepare_images
+from onepixel.search.models import SearchModel
+from onepixel.search.plain import (
+    base_logits,
+    check_finite,
+    label_margin,
+    plain_label_search,
+    recheck_labels,
+)
+from onepixel.search.progress import Progress
+from onepixel.search.stream import SUMMED, CubeWriter
 
 log = logging.getLogger(__name__)
 
-METHODS = ("auto", "fast", "plain")
-
-
-def _check_params(model, images, labels, method, recheck_below, chunk_candidates) -> None:
-    """One ValueError per bad argument, before any work (as ART's attacks do)."""
-    if not (isinstance(model, nn.Module) or callable(model)):
-        raise ValueError(f"model: {type(model).__name__} is neither a Flax module nor apply(params, images)")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}; use one of {METHODS}")
-    if method == "fast" and not isinstance(model, CNN):
-        raise ValueError(
-            "method='fast' needs an onepixel.CNN (its geometry comes from the Architecture); "
-            "use method='plain' or 'auto' for other models"
-        )
-    if not isinstance(images, np.ndarray) or images.ndim != 3 or 0 in images.shape:
-        raise ValueError(
-            f"images: expected a numpy array (N, H, W) with N, H, W >= 1, got {np.shape(images)}"
-        )
-    if not _is_binary(images):
-        raise ValueError("images: values must be 0 or 1 (binary images); binarise them first")
-    if isinstance(model, CNN) and images.shape[1:] != (model.arch.size, model.arch.size):
-        raise ValueError(
-            f"images: shape {images.shape[1:]} but the CNN expects {model.arch.size}x{model.arch.size}"
-        )
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),) or labels.dtype.kind not in "iub":
-            raise ValueError(
-                f"labels: expected {len(images)} integer class indices, got {labels.shape} {labels.dtype}"
-            )
-        if (labels < 0).any():
-            raise ValueError("labels: class indices must be >= 0")
-    if isinstance(recheck_below, bool) or not isinstance(recheck_below, int | float) or recheck_below < 0:
-        raise ValueError(f"recheck_below={recheck_below!r}; use a number >= 0 (0 turns the re-check off)")
-    if isinstance(chunk_candidates, bool) or not isinstance(chunk_candidates, int) or chunk_candidates < 1:
-        raise ValueError(f"chunk_candidates={chunk_candidates!r}; use a whole number >= 1")
-
-
-def _is_binary(images: np.ndarray) -> bool:
-    """Every value is 0 or 1: for integers from min and max (``np.isin`` took 4-11 s
-    on the 72.5 M pixels of D = 80 step 0.5), else by comparison."""
-    if images.dtype.kind == "b":
-        return True
-    if images.dtype.kind in "ui":
-        return bool(images.max() <= 1 and (images.dtype.kind == "u" or images.min() >= 0))
-    return bool(((images == 0) | (images == 1)).all())
-
-
-def _apply_fn(model, params) -> tuple[Callable, object]:
-    """``apply(params, images) -> logits`` and the params it takes."""
-    if isinstance(model, nn.Module):
-        variables = params if isinstance(params, Mapping) and "params" in params else {"params": params}
-        return (lambda p, x: model.apply(p, x)), variables
-    return model, params
+# Candidates per chunk of images when the cube is streamed to a file (~45 MB of cube).
+STREAM_CANDIDATES = 1 << 22
 
 
 def flip_search(
     model,
     params,
-    images: np.ndarray,
-    labels: np.ndarray | None = None,
+    images,
+    labels=None,
     *,
+    targets=None,
+    bounds=None,
     method: str = "auto",
     recheck_below: float = 1e-4,
     chunk_candidates: int = 8192,
-    lands_on: np.ndarray | None = None,
-    image_coords: Mapping[str, np.ndarray] | None = None,
+    lands_on=None,
+    image_coords=None,
+    out=None,
+    chunk_images: int | None = None,
+    progress=None,
 ) -> xr.Dataset:
-    """Every single-pixel flip of every image, classified: the complete set of one-pixel adversarial examples.
+    """Every single-pixel change of every image, classified: the complete set of one-pixel adversarials.
 
     Args:
       model: an ``onepixel.CNN`` (searched by the exact fast method), any Flax
-        Linen module, or a callable ``apply(params, images) -> logits`` (searched
-        by the plain method: a jitted, batched forward pass of every flipped image).
-        ``images`` reach it as float32 (batch, H, W) in {0, 1}.
-      params: the model's parameters (for a Linen module, its ``params`` or the
-        whole variables dict).
-      images: (N, H, W) array of 0/1.
-      labels: (N,) class indices the flips are judged against; ``None`` attacks
-        the model's own predictions.
+        module or JAX callable ``apply(params, images) -> logits`` (the plain
+        method: a jitted, batched forward pass of every changed image),
+        ``onepixel.NumpyModel(predict)`` (any batched NumPy callable: PyTorch,
+        Keras, ...), an ART classifier, or an ONNX model (a path,
+        ``onnx.ModelProto`` or ``onepixel.OnnxModel``, run by onnxruntime).
+        JAX models get float32 (batch, H, W) or (batch, H, W, C) images.
+      params: the JAX model's parameters (for a Flax module its ``params`` or
+        the whole variables dict); ``None`` for models that hold their weights.
+      images: (N, H, W) binary (0/1) images, or grey (N, H, W) and colour
+        (N, H, W, C) images with ``bounds``.
+      labels: (N,) class indices the changes are judged against; ``None``
+        attacks the model's own predictions.
+      targets: (N,) target classes: a change is adversarial when the model
+        classifies the changed image as its target (targeted search).
+      bounds: ``(lo, hi)``: every pixel is set to each corner of the value box
+        (grey: lo and hi; C channels: 2^C corners) other than its own value;
+        the cube gains a ``corner`` dim. Default: binary images (flips); an ART
+        classifier's clip values.
       method: ``"fast"`` (an ``onepixel.CNN`` only; exact, ~1000x faster at
         D = 80), ``"plain"`` (the reference), or ``"auto"`` (fast where it covers
         the network, else plain, with a warning for a CNN it does not cover).
-      recheck_below: fast method only: flips with |margin| below this are
+      recheck_below: fast method only: changes with |margin| below this are
         recomputed by the plain forward pass before they are stored.
-      chunk_candidates: plain method: flipped images per jitted call (memory bound).
-      lands_on: (N, H, W) index of the valid image each flip yields, -1 for
-        none; default: computed among ``images`` (exactly, by hashing and a
-        pixel-by-pixel check). Such flips are never counted as adversarial.
+      chunk_candidates: plain JAX method: changed images per jitted call.
+      lands_on: index of the valid image each change yields, -1 for none
+        (shaped as the cube's ``margin``); default: computed among ``images``
+        (exactly, by hashing and a value-by-value check). Such changes are
+        never counted as adversarial.
       image_coords: extra per-image coordinates for the cube (e.g. ``angle``);
         ``image`` replaces the default index 0..N-1.
+      out: a ``.nc`` path: the cube is written there chunk by chunk of images
+        (memory does not grow with N) and returned opened lazily.
+      chunk_images: images per chunk (default: all in memory; with ``out``
+        about 4 M candidates per chunk).
+      progress: ``None``: a progress bar on a terminal for searches longer
+        than 2 s; ``False``: none; a callable ``progress(done, total)``.
 
     Returns:
-      The cube (``xarray.Dataset``, dims image x row x col): ``margin`` = the
-      label's logit minus the best other logit (> 0: still classified as the
-      label; with 2 classes, logit_1 - logit_0 for label 1 and its negative for
-      label 0), ``misclassified`` (argmax != label), ``on_manifold`` and
-      ``lands_on``, ``adversarial`` = misclassified and not on the manifold,
+      The cube (``xarray.Dataset``, dims image x row x col, with corner after
+      image for grey and colour images): ``margin`` = the label's logit minus
+      the best other logit (> 0: still the label; targeted: the target's, > 0:
+      the target is reached), ``misclassified`` (argmax != label; targeted:
+      ``reaches_target``), ``on_manifold`` and ``lands_on``, ``adversarial`` =
+      decided against the label (or for the target) and not on the manifold,
       per image ``base_margin`` and ``n_adversarial``; counts in its attributes.
 
     Raises:
-      ValueError: a bad argument, before any work.
+      ValueError: a bad argument, before any work; ``NonFiniteLogitsError``
+      (a ValueError) when the model gives NaN or inf logits.
     """
-    _check_params(model, images, labels, method, recheck_below, chunk_candidates)
-    images = images.astype(np.uint8, copy=False)
     started = time.perf_counter()
-    used = _method_used(model, params, method)
-    if used == "fast" and model.arch.n_classes == 2:
-        result = _fast_two_class(model, params, images, labels)
+    checks.check_search_params(method, recheck_below, chunk_candidates, chunk_images, out, progress)
+    search_model = SearchModel(model, params)
+    images, values = prepare_images(images, bounds, search_model.bounds)
+    checks.check_model_fits(search_model, images, values, method)
+    n = len(images)
+    n_classes = _n_classes(search_model, images)
+    labels = checks.check_classes("labels", labels, n, n_classes)
+    targets = checks.check_classes("targets", targets, n, n_classes)
+    if targets is not None and labels is None:
+        # The model's own predictions, so a target equal to one is refused before the search.
+        labels = np.argmax(base_logits(search_model, images), axis=1)
+    checks.check_targets(targets, labels)
+    shape = (
+        (n, images.shape[1], images.shape[2]) if values.binary else (n, values.n_corners, *images.shape[1:3])
+    )
+    lands_on = checks.check_lands_on(lands_on, shape)
+    image_coords = checks.check_image_coords(image_coords, n)
+    used = _method_used(search_model, method)
+    if lands_on is None:
+        lands_on = _landing(images, values)
+    per_chunk = chunk_images or (n if out is None else max(1, STREAM_CANDIDATES // int(np.prod(shape[1:]))))
+    tracker = Progress(int(np.prod(shape)), progress)
+    attrs = {"search_method": method, "search_method_used": used, "n_classes": int(n_classes)}
+    try:
+        parts = (
+            _search_chunk(
+                search_model,
+                images,
+                labels,
+                targets,
+                values,
+                used,
+                lands_on,
+                image_coords,
+                slice(start, min(start + per_chunk, n)),
+                recheck_below,
+                chunk_candidates,
+                tracker,
+                attrs,
+            )
+            for start in range(0, n, per_chunk)
+        )
+        if out is None:
+            cube = _concat(list(parts))
+        else:
+            with atomic_path(out) as tmp:
+                writer = CubeWriter(tmp, n)
+                try:
+                    for part in parts:
+                        writer.write(part)
+                    writer.close({"search_seconds": time.perf_counter() - started})
+                finally:
+                    writer.abort()
+    finally:
+        tracker.close()
+    if out is not None:
+        return read_netcdf(out, SEARCH_KIND, ("margin", "adversarial", "lands_on"), lazy=True)
+    cube.attrs["search_seconds"] = time.perf_counter() - started
+    return cube
+
+
+def _n_classes(model: SearchModel, images: np.ndarray) -> int:
+    """The model's number of outputs: an onepixel.CNN's architecture, else one image's logits."""
+    if model.cnn is not None:
+        return model.cnn.arch.n_classes
+    logits = base_logits(model, images[:1])
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        raise ValueError(f"model: returned shape {logits.shape} for one image; expected (1, n_classes >= 2)")
+    return int(logits.shape[1])
+
+
+def _landing(images: np.ndarray, values: PixelValues) -> np.ndarray:
+    if values.binary:
+        return landing_array(images.shape, *one_flip_pairs(images == values.hi))
+    pixels = images if values.channels else images[..., None]
+    return corner_landing(pixels, values.corners)
+
+
+def _concat(cubes: list[xr.Dataset]) -> xr.Dataset:
+    if len(cubes) == 1:
+        return cubes[0]
+    whole = xr.concat(cubes, dim="image", data_vars="minimal", coords="minimal", compat="override")
+    totals = {
+        key: sum(cube.attrs[key] for key in [key] for cube in cubes)
+        for key in SUMMED
+        if key in cubes[0].attrs
+    }
+    whole.attrs.update(
+        totals, adversarial_rate=float(totals["n_adversarial"] / max(totals["n_candidates"], 1))
+    )
+    return whole
+
+
+def _search_chunk(
+    model, images, labels, targets, values, used, lands_on, coords, part, recheck_below, chunk, tracker, attrs
+):
+    """The cube of images[part]."""
+    images = images[part]
+    labels = None if labels is None else labels[part]
+    targets = None if targets is None else targets[part]
+    if used == "fast" and model.cnn.arch.n_classes == 2:
+        result = _fast_two_class(model, images, labels, targets, values, tracker)
     else:
-        result = _label_search(model, params, images, labels, used, chunk_candidates)
-    margins, wrong, base_margin, base_wrong, labels, n_classes, info = result
+        result = _label_search(model, images, labels, targets, values, used, chunk, tracker)
+    margins, wrong, base_margin, base_wrong, labels, info = result
+    judged = labels if targets is None else targets
     if used == "fast":
-        apply, variables = _apply_fn(model, params)
-        info["n_rechecked"] = recheck_labels(apply, variables, images, labels, margins, wrong, recheck_below)
+        info["n_rechecked"] = sum(
+            recheck_labels(model, images, judged, margins[:, k], wrong[:, k], recheck_below, values, k)
+            for k in range(values.n_corners)
+        )
         log.info(
             "re-checked %d candidates with |margin| < %g by a plain forward pass",
             info["n_rechecked"],
             recheck_below,
         )
-    if lands_on is None:
-        lands_on = landing_array(images.shape, *one_flip_pairs(images))
-    attrs = {
-        "search_method": method,
-        "search_method_used": used,
-        "n_classes": int(n_classes),
-        **info,
-        "search_seconds": time.perf_counter() - started,
-    }
-    return flip_cube(margins, wrong, base_margin, base_wrong, labels, lands_on, image_coords, attrs)
+    check_finite(margins, f"changed images (images {part.start}..{part.stop - 1})")
+    if values.binary:
+        margins, wrong = margins[:, 0], wrong[:, 0]
+    return flip_cube(
+        margins,
+        wrong,
+        base_margin,
+        base_wrong,
+        labels,
+        lands_on[part],
+        {name: np.asarray(value)[part] for name, value in coords.items()},
+        {**attrs, **info},
+        candidate=is_candidate(images, values),
+        corner_values=values.corners,
+        targets=targets,
+    )
 
 
-def _fast_two_class(model, params, images, labels):
-    """The fast search of a 2-class CNN: (margins, wrong, base margin, base wrong, labels, 2, info).
+def _fast_two_class(model, images, labels, targets, values, tracker):
+    """The fast search of a 2-class CNN: (margins, wrong, base margin, base wrong, labels, info).
 
+    Margins and wrong are (N, K, H, W), judged against the targets if given.
     Its own base pass gives every image's logit_1 - logit_0, so no second
     forward pass; argmax picks class 1 iff it is > 0.
     """
-    class_1_minus_0, base_1_minus_0, info = _fast_search(model, params, images)
-    labels = _labels(labels, (base_1_minus_0 > 0).astype(np.int64), 2)
-    is_1 = labels == 1
+    per_corner = [_fast_search(model, images, values, k, tracker) for k in range(values.n_corners)]
+    base_1_minus_0, info = per_corner[0][1], per_corner[0][2]
+    class_1_minus_0 = np.stack([margins for margins, _, _ in per_corner], axis=1)
+    del per_corner
+    labels = (base_1_minus_0 > 0).astype(np.int64) if labels is None else labels
+    is_1 = (labels if targets is None else targets) == 1
     sign = np.where(is_1, 1.0, -1.0).astype(np.float32)
     wrong = class_1_minus_0 > 0
-    wrong ^= is_1[:, None, None]
+    wrong ^= is_1[:, None, None, None]
     # In place (exact: a sign change): the cube is 290 MB of float32 at D = 80 step 0.5.
-    margins = np.multiply(class_1_minus_0, sign[:, None, None], out=class_1_minus_0)
-    return margins, wrong, base_1_minus_0 * sign, (base_1_minus_0 > 0) != is_1, labels, 2, info
+    margins = np.multiply(class_1_minus_0, sign[:, None, None, None], out=class_1_minus_0)
+    return margins, wrong, base_1_minus_0 * sign, (base_1_minus_0 > 0) != (labels == 1), labels, info
 
 
-def _label_search(model, params, images, labels, used: str, chunk_candidates: int):
-    """Any number of classes, fast or plain: as ``_fast_two_class``, with the number of classes."""
-    apply, variables = _apply_fn(model, params)
-    logits = base_logits(apply, variables, images)
-    n_classes = logits.shape[1]
-    labels = _labels(labels, np.argmax(logits, axis=1), n_classes)
-    base_margin, base_wrong = (np.asarray(v) for v in label_margin(logits, labels))
-    if used == "fast":
-        margins, _, info = _fast_search(model, params, images, labels)
-        # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest);
-        # only the label's side is known here, so ties count wrong for labels > 0.
-        # Margins below recheck_below are recomputed exactly by the plain pass.
-        wrong = (margins < 0) | ((margins == 0) & (labels > 0)[:, None, None])
-    else:
-        info = {"n_rechecked": 0}
-        margins, wrong = plain_label_search(apply, variables, images, labels, chunk_candidates)
-    return margins, wrong, base_margin, base_wrong, labels, n_classes, info
+def _label_search(model, images, labels, targets, values, used, chunk, tracker):
+    """Any number of classes, fast or plain, untargeted or targeted: as ``_fast_two_class``."""
+    logits = base_logits(model, images)
+    check_finite(logits, "unchanged images")
+    predicted = np.argmax(logits, axis=1)
+    labels = predicted if labels is None else labels
+    checks.check_targets(targets, labels)
+    judged = labels if targets is None else targets
+    base_margin = np.asarray(label_margin(logits, judged)[0])
+    margins, wrong, info = [], [], {"n_rechecked": 0}
+    for k in range(values.n_corners):
+        if used == "fast":
+            corner_margins, _, info = _fast_search(model, images, values, k, tracker, judged)
+            # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest);
+            # only the judged class's side is known here, so ties count wrong for classes > 0.
+            # Margins below recheck_below are recomputed exactly by the plain pass.
+            corner_wrong = (corner_margins < 0) | ((corner_margins == 0) & (judged > 0)[:, None, None])
+        else:
+            corner_margins, corner_wrong = plain_label_search(
+                model, images, judged, values, k, chunk, tracker.update
+            )
+        margins.append(corner_margins)
+        wrong.append(corner_wrong)
+    return np.stack(margins, axis=1), np.stack(wrong, axis=1), base_margin, predicted != labels, labels, info
 
 
-def _labels(labels, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """The given labels (checked against the model's outputs), or its own predictions."""
-    labels = predicted if labels is None else np.asarray(labels).astype(np.int64)
-    if labels.max() >= n_classes:
-        raise ValueError(f"labels: class {int(labels.max())} but the model has {n_classes} outputs")
-    return labels
-
-
-def _method_used(model, params, method: str) -> str:
+def _method_used(model: SearchModel, method: str) -> str:
     """ "fast" where it covers the model, else "plain" (a warning under "auto", an error under "fast")."""
     from onepixel.search.fast import fast_path_problem
 
-    if not isinstance(model, CNN) or method == "plain":
+    if model.cnn is None or method == "plain":
         return "plain"
-    problem = fast_path_problem(model.arch, params)
+    problem = fast_path_problem(model.cnn.arch, model.params)
     if problem is None:
         return "fast"
     if method == "fast":
@@ -213,11 +304,23 @@ def _method_used(model, params, method: str) -> str:
     return "plain"
 
 
-def _fast_search(model, params, images, labels=None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(flip margins, base margins, info) of the fast search (logit_1 - logit_0 for 2 classes)."""
+def _fast_search(model, images, values: PixelValues, corner: int, tracker, labels=None):
+    """(margins, base margins, info) of the fast search at one corner (logit_1 - logit_0 for 2 classes)."""
     from onepixel.search.fast import FastSearchStats, fast_flip_margins
 
+    if values.binary:
+        new_value = None if images.dtype == np.uint8 else ("flip", values.lo + values.hi)
+    else:
+        new_value = ("set", np.asarray(values.corner_value(corner), np.float32))
     stats = FastSearchStats()
-    margins, base = fast_flip_margins(model.arch, params, images, stats=stats, labels=labels)
+    margins, base = fast_flip_margins(
+        model.cnn.arch,
+        model.params,
+        images,
+        stats=stats,
+        labels=labels,
+        new_value=new_value,
+        on_candidates=tracker.update,
+    )
     info = {"unique_window_pixel_pairs": stats.unique_pairs, "dedup_factor": stats.dedup_factor}
     return margins, base, info

@@ -46,6 +46,20 @@ CUBE_META = {
 }
 
 
+TARGETED_META = {
+    "margin": ("logit of the image's target class minus the best other logit, after this change", "1"),
+    "adversarial": ("changed image is classified as the image's target class and is no valid image", "1"),
+    "reaches_target": ("changed image is classified as the image's target class (argmax)", "1"),
+    "base_margin": ("margin of the unchanged image (target logit minus best other)", "1"),
+    "target": ("class the changed image should be classified as", "1"),
+}
+CORNER_META = {
+    "corner": ("index of the corner of the value box the pixel is set to", "1"),
+    "corner_value": ("value the pixel is set to, per channel", "1"),
+    "candidate": ("the pixel differs from this corner, so setting it is a change", "1"),
+}
+
+
 def flip_cube(
     margins: np.ndarray,
     wrong: np.ndarray,
@@ -55,6 +69,10 @@ def flip_cube(
     lands_on: np.ndarray,
     coords: dict | None = None,
     attrs: dict | None = None,
+    *,
+    candidate: np.ndarray | None = None,
+    corner_values: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
 ) -> xr.Dataset:
     """The flip cube as xarray: (image, row, col), per-image coordinates, counts as attributes.
 
@@ -62,39 +80,60 @@ def flip_cube(
     the image's label and is not itself a valid image: a flip onto another valid
     image (possible for even D, where two images of different labels can differ
     in one pixel) is a correct answer of the net, not an attack.
+
+    Grey and colour images (``corner_values`` (K, C)) give (image, corner, row,
+    col), ``candidate`` marking the changes (NaN margins elsewhere). With
+    ``targets``, ``margin`` and ``wrong`` are the target's: a change is
+    adversarial when argmax is the target (``wrong`` is False).
     """
-    n, height, width = margins.shape
-    wrong = np.asarray(wrong)
+    dims = ("image", "row", "col") if margins.ndim == 3 else ("image", "corner", "row", "col")
+    n = margins.shape[0]
     lands_on = lands_on.astype(np.int32, copy=False)
+    decided = np.asarray(wrong) if targets is None else ~np.asarray(wrong)
+    if candidate is not None:
+        decided = decided & candidate
+        margins = np.where(candidate, margins, np.float32(np.nan))
+        lands_on = np.where(candidate, lands_on, -1).astype(np.int32)
     on_manifold = lands_on >= 0
     # Flips onto a valid image are few: the full cubes are not combined (each
     # temporary is 72 MB at D = 80 step 0.5, and fresh pages are slow to touch).
     on_flat = np.flatnonzero(on_manifold)
-    adversarial = wrong.copy()
+    adversarial = decided.copy()
     adversarial.reshape(-1)[on_flat] = False
     n_adversarial = np.count_nonzero(adversarial.reshape(n, -1), axis=1)
     coords = dict(coords or {})
     image_index = coords.pop("image", np.arange(n))
+    decision = "misclassified" if targets is None else "reaches_target"
+    data_vars = {
+        "margin": (dims, margins.astype(np.float32, copy=False)),
+        "adversarial": (dims, adversarial),
+        decision: (dims, decided),
+        "lands_on": (dims, lands_on),
+        "on_manifold": (dims, on_manifold),
+        "base_margin": ("image", base_margin.astype(np.float32)),
+        "n_adversarial": ("image", n_adversarial.astype(np.int32)),
+    }
+    extra_coords = {}
+    if candidate is not None:
+        data_vars["candidate"] = (dims, candidate)
+        extra_coords["corner"] = np.arange(len(corner_values))
+        extra_coords["corner_value"] = (("corner", "channel"), corner_values.astype(np.float32))
+    if targets is not None:
+        extra_coords["target"] = ("image", np.asarray(targets))
     ds = xr.Dataset(
-        data_vars={
-            "margin": (("image", "row", "col"), margins.astype(np.float32, copy=False)),
-            "adversarial": (("image", "row", "col"), adversarial),
-            "misclassified": (("image", "row", "col"), wrong),
-            "lands_on": (("image", "row", "col"), lands_on),
-            "on_manifold": (("image", "row", "col"), on_manifold),
-            "base_margin": ("image", base_margin.astype(np.float32)),
-            "n_adversarial": ("image", n_adversarial.astype(np.int32)),
-        },
+        data_vars=data_vars,
         coords={
             "image": np.asarray(image_index),
-            "row": np.arange(height),
-            "col": np.arange(width),
+            "row": np.arange(margins.shape[-2]),
+            "col": np.arange(margins.shape[-1]),
             "label": ("image", np.asarray(labels)),
+            **extra_coords,
             **{name: ("image", np.asarray(values)) for name, values in coords.items()},
         },
     )
-    annotate(ds, {name: value for name, value in CUBE_META.items() if name in ds.variables})
-    n_candidates = int(adversarial.size)
+    meta = {**CUBE_META, **CORNER_META, **(TARGETED_META if targets is not None else {})}
+    annotate(ds, {name: value for name, value in meta.items() if name in ds.variables})
+    n_candidates = int(adversarial.size if candidate is None else np.count_nonzero(candidate))
     total_adversarial = int(n_adversarial.sum())
     ds.attrs.update(
         attrs or {},
@@ -103,8 +142,10 @@ def flip_cube(
         adversarial_rate=float(total_adversarial / max(n_candidates, 1)),
         n_base_errors=int(np.asarray(base_wrong).sum()),
         n_on_manifold=int(on_flat.size),
-        n_on_manifold_misclassified=int(np.count_nonzero(wrong.reshape(-1)[on_flat])),
+        n_on_manifold_misclassified=int(np.count_nonzero(decided.reshape(-1)[on_flat])),
     )
+    if targets is not None:
+        ds.attrs["targeted"] = 1
     return ds
 
 

@@ -1,21 +1,33 @@
-"""The plain search: every flipped image through the model's full forward pass.
+"""The plain search: every candidate image through the model's full forward pass.
 
 It is the reference the fast search is tested against, the path for models the
-fast search does not cover, and the re-check of the fast search's near-zero margins.
+fast search does not cover, and the re-check of the fast search's near-zero
+margins. JAX models run jitted and vmapped; NumPy, ART and ONNX models get
+NumPy batches of the candidate images.
 """
 
 from __future__ import annotations
-
-import logging
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from onepixel.models.inference import apply_in_chunks
+from onepixel.search.images import PixelValues
 
-log = logging.getLogger(__name__)
+
+class NonFiniteLogitsError(ValueError):
+    """The model gave NaN or inf logits: an exact search has no answer for those candidates."""
+
+
+def check_finite(values: np.ndarray, what: str) -> None:
+    """Stop with one line if any margin (hence logit) is NaN or inf."""
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise NonFiniteLogitsError(
+            f"model: {bad} of {values.size} {what} gave non-finite logits (NaN or inf); "
+            "check the model's weights and inputs: no result is returned for them"
+        )
 
 
 def label_margin(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -31,54 +43,96 @@ def label_margin(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.A
     return own - best_other, jnp.argmax(logits, axis=1) != labels
 
 
-def make_label_flip_fn(apply):
-    """Jitted fn(params, images, labels, image_idx, pixel_idx) -> (margin, wrong) of flipped images.
+def numpy_label_margin(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``label_margin`` in NumPy (for models outside JAX), in float32 like the logits."""
+    logits = np.asarray(logits, np.float32)
+    rows = np.arange(len(logits))
+    own = logits[rows, labels]
+    others = logits.copy()
+    others[rows, labels] = -np.inf
+    return own - others.max(axis=1), np.argmax(logits, axis=1) != labels
 
-    ``apply(params, images) -> logits`` for float32 images (batch, H, W);
-    candidate k flips pixel ``pixel_idx[k]`` (row-major) of image ``image_idx[k]``.
+
+def make_label_flip_fn(apply, values: PixelValues):
+    """Jitted fn(params, images, labels, image_idx, pixel_idx, corner) -> (margin, wrong) of candidate images.
+
+    ``apply(params, images) -> logits`` for float32 images (batch, H, W[, C]);
+    candidate k changes pixel ``pixel_idx[k]`` (row-major) of image
+    ``image_idx[k]``: flipped (binary images) or set to ``corner``.
     """
+    flip_total = values.lo + values.hi
 
-    def flip_one(image, pixel):
+    def change_one(image, pixel, corner):
         row, col = pixel // image.shape[1], pixel % image.shape[1]
-        return image.at[row, col].set(1.0 - image[row, col])
+        new = flip_total - image[row, col] if values.binary else corner
+        return image.at[row, col].set(new)
 
     @jax.jit
-    def flip_fn(params, images, labels, image_idx, pixel_idx):
-        flipped = jax.vmap(flip_one)(images[image_idx], pixel_idx)
-        return label_margin(apply(params, flipped), labels[image_idx])
+    def flip_fn(params, images, labels, image_idx, pixel_idx, corner):
+        changed = jax.vmap(change_one, in_axes=(0, 0, None))(images[image_idx], pixel_idx, corner)
+        return label_margin(apply(params, changed), labels[image_idx])
 
     return flip_fn
 
 
+class CandidateMargins:
+    """(margin, wrong) of candidates (image, pixel) at one corner, by the model's full forward pass."""
+
+    def __init__(self, model, images: np.ndarray, labels: np.ndarray, values: PixelValues, corner: int = 0):
+        self.model, self.values = model, values
+        self.width = images.shape[2]
+        self.corner = np.float32(0) if values.binary else np.asarray(values.corner_value(corner), np.float32)
+        self.labels = np.asarray(labels, np.int32)
+        if model.apply is not None:
+            self.flip_fn = make_label_flip_fn(model.apply, values)
+            self.images = jnp.asarray(images, jnp.float32)
+            self.labels_dev = jnp.asarray(self.labels)
+        else:
+            self.flip_fn = None
+            self.images = images.astype(np.float32, copy=False)
+
+    def __call__(self, image_idx: np.ndarray, pixel_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.flip_fn is not None:
+            m, w = self.flip_fn(
+                self.model.variables, self.images, self.labels_dev, image_idx, pixel_idx, self.corner
+            )
+            return np.asarray(m), np.asarray(w)
+        batch = self.images[image_idx]  # a copy
+        rows, cols = pixel_idx // self.width, pixel_idx % self.width
+        picked = np.arange(len(batch))
+        if self.values.binary:
+            batch[picked, rows, cols] = self.values.lo + self.values.hi - batch[picked, rows, cols]
+        else:
+            batch[picked, rows, cols] = self.corner
+        logits = self.model.predict(batch)
+        if logits.ndim != 2 or len(logits) != len(batch):
+            raise ValueError(
+                f"model: predict returned shape {logits.shape} for {len(batch)} images; "
+                "expected (batch, n_classes) logits"
+            )
+        return numpy_label_margin(logits, self.labels[image_idx])
+
+
 def plain_label_search(
-    apply, params, images: np.ndarray, labels: np.ndarray, chunk_candidates: int, progress_seconds=30.0
+    model, images, labels, values: PixelValues, corner: int, chunk_candidates: int, on_candidates=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(margin, wrong), each (N, H, W), of every flip by a full forward pass of the flipped image."""
-    n, height, width = images.shape
+    """(margin, wrong), each (N, H, W), of every candidate at one corner by a full forward pass."""
+    n, height, width = images.shape[:3]
     n_pixels = height * width
     total = n * n_pixels
-    flip_fn = make_label_flip_fn(apply)
-    images_dev, labels_dev = jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32)
+    chunk = chunk_candidates if model.apply is not None else model.batch_size
+    margins_of = CandidateMargins(model, images, labels, values, corner)
     margins, wrong = np.empty(total, np.float32), np.empty(total, bool)
-    started = last_report = time.perf_counter()
-    for start in range(0, total, chunk_candidates):
+    for start in range(0, total, chunk):
         # Fixed-size chunks (the tail padded with candidate 0) compile once.
-        candidates = np.arange(start, start + chunk_candidates) % total
-        m, w = flip_fn(params, images_dev, labels_dev, candidates // n_pixels, candidates % n_pixels)
-        stop = min(start + chunk_candidates, total)
-        margins[start:stop], wrong[start:stop] = np.asarray(m)[: stop - start], np.asarray(w)[: stop - start]
-        now = time.perf_counter()
-        if now - last_report > progress_seconds or stop == total:
-            last_report = now
-            rate = stop / (now - started)
-            log.info(
-                "search: %d / %d candidates (%.1f%%), %.0f candidates/s, ETA %.0f s",
-                stop,
-                total,
-                100 * stop / total,
-                rate,
-                (total - stop) / rate,
-            )
+        candidates = np.arange(start, start + chunk) % total
+        if model.apply is None:
+            candidates = candidates[: min(chunk, total - start)]
+        m, w = margins_of(candidates // n_pixels, candidates % n_pixels)
+        stop = min(start + chunk, total)
+        margins[start:stop], wrong[start:stop] = m[: stop - start], w[: stop - start]
+        if on_candidates is not None:
+            on_candidates(stop - start)
     return margins.reshape(n, height, width), wrong.reshape(n, height, width)
 
 
@@ -86,7 +140,14 @@ NEAR_SLICE = 1 << 22
 
 
 def recheck_labels(
-    apply, params, images, labels, margins: np.ndarray, wrong: np.ndarray, threshold: float
+    model,
+    images,
+    labels,
+    margins: np.ndarray,
+    wrong: np.ndarray,
+    threshold: float,
+    values: PixelValues,
+    corner=0,
 ) -> int:
     """Recompute candidates with |margin| < threshold by the plain forward pass, in place.
 
@@ -105,18 +166,29 @@ def recheck_labels(
     if near.size == 0:
         return 0
     n_pixels = images.shape[1] * images.shape[2]
-    flip_fn = make_label_flip_fn(apply)
-    images_dev, labels_dev = jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32)
+    margins_of = CandidateMargins(model, images, labels, values, corner)
     chunk = 1024
     for start in range(0, near.size, chunk):
         part = near[start : start + chunk]
         padded = np.resize(part, chunk)  # fixed shape: one compile
-        m, w = flip_fn(params, images_dev, labels_dev, padded // n_pixels, padded % n_pixels)
-        flat_m[part], flat_w[part] = np.asarray(m)[: part.size], np.asarray(w)[: part.size]
+        m, w = margins_of(padded // n_pixels, padded % n_pixels)
+        flat_m[part], flat_w[part] = m[: part.size], w[: part.size]
     return int(near.size)
 
 
-def base_logits(apply, params, images: np.ndarray) -> np.ndarray:
-    """Logits (N, n_classes) of the unflipped images, in fixed-size chunks."""
-    fn = jax.jit(apply)
-    return apply_in_chunks(lambda batch: fn(params, batch), images).astype(np.float32)
+def base_logits(model, images: np.ndarray) -> np.ndarray:
+    """Logits (N, n_classes) of the unchanged images, in fixed-size chunks."""
+    if model.apply is None:
+        floats = images.astype(np.float32, copy=False)
+        step = model.batch_size
+        logits = np.concatenate(
+            [model.predict(floats[start : start + step]) for start in range(0, len(floats), step)]
+        )
+        if logits.ndim != 2 or len(logits) != len(images):
+            raise ValueError(
+                f"model: predict returned shape {logits.shape} for {len(images)} images; "
+                "expected (batch, n_classes) logits"
+            )
+        return logits.astype(np.float32)
+    fn = jax.jit(model.apply)
+    return apply_in_chunks(lambda batch: fn(model.variables, batch), images).astype(np.float32)

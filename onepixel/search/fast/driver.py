@@ -21,7 +21,7 @@ from onepixel.search.fast.kernels import (
     last_change_matrix,
     prefix_changes,
 )
-from onepixel.search.fast.keys import PackedImages, unique_keys
+from onepixel.search.fast.keys import PackedImages, ValueImages, unique_keys
 from onepixel.search.fast.plan import axis_plan, input_width
 from onepixel.search.fast.stats import FastSearchStats, bucket
 
@@ -31,11 +31,26 @@ log = logging.getLogger("onepixel.search.fast")
 class BandSearch:
     """State of one fast search: the plan, the base pass and the current band."""
 
-    def __init__(self, arch: Architecture, params, images: np.ndarray, stats: FastSearchStats, labels=None):
+    def __init__(
+        self,
+        arch: Architecture,
+        params,
+        images: np.ndarray,
+        stats: FastSearchStats,
+        labels=None,
+        new_value=None,
+    ):
+        """``new_value``: None flips 0/1 images; else (lo + hi) - pixel for ``("flip", lo + hi)``
+        or the corner for ``("set", corner)`` on float32 (N, D, D[, C]) images."""
         self.arch, self.params, self.stats = arch, params, stats
         self.plan = axis_plan(arch)
-        self.images = (np.asarray(images) > 0.5).astype(np.uint8)  # binary by construction
-        self.packed = PackedImages(self.images)
+        if new_value is None:
+            self.images = (np.asarray(images) > 0.5).astype(np.uint8)  # binary by construction
+            self.packed = PackedImages(self.images)
+        else:
+            self.images = np.asarray(images, np.float32)
+            self.packed = ValueImages(self.images)
+        self.new_value = new_value
         self.n_prefix = len(arch.conv_channels) - 1
         # Conv cells per axis of the last block (its input is the prefix's output).
         self.conv_size = [arch.size, *arch.feature_sizes()][self.n_prefix] - arch.kernel + 1
@@ -69,9 +84,10 @@ class BandSearch:
         strip_start = first_row * self.arch.pool**self.n_prefix
         strip = input_width(self.arch, rows + self.arch.kernel - 1, self.n_prefix)
         self.band = None  # free the previous band first
-        strips = np.zeros((-(-n // chunk) * chunk, strip, self.arch.size), np.uint8)
+        channels = self.images.shape[3:]
+        strips = np.zeros((-(-n // chunk) * chunk, strip, self.arch.size, *channels), self.images.dtype)
         strips[:n] = self.images[:, strip_start : strip_start + strip]
-        strips = strips.reshape(-1, chunk, strip, self.arch.size)
+        strips = strips.reshape(-1, chunk, strip, self.arch.size, *channels)
         band, h_base = forward_rows(self.params, strips, self.arch.pool, self.n_prefix + 1, keep_band, dense)
         if keep_band:
             self.band, self.band_start = band, first_row
@@ -97,6 +113,13 @@ class BandSearch:
     def last_block_band(self, first_row: int, rows: int) -> None:
         """Stage "last-block bands": the last conv's base pre-activation of rows [first_row, +rows)."""
         self.forward(first_row, rows, keep_band=True, dense=False)
+
+    def changed(self, pixels: np.ndarray) -> np.ndarray:
+        """The values the search gives these pixels: flipped, or set to the corner."""
+        if self.new_value is None:
+            return 1 - pixels
+        how, value = self.new_value
+        return value - pixels if how == "flip" else np.broadcast_to(value, pixels.shape)
 
     def zeros(self, rows: int, pixels: int) -> jax.Array:
         if (rows, pixels) not in self._zeros:
@@ -126,7 +149,7 @@ class BandSearch:
                 n_originals += len(patches)
             patches, inverse, first_original = shared[top, left]
             flip = patches.copy()
-            flip[:, row - top, col - left] = 1 - flip[:, row - top, col - left]
+            flip[:, row - top, col - left] = self.changed(flip[:, row - top, col - left])
             flipped.append(flip)
             original_of.append(np.arange(first_original, first_original + len(patches)))
             index[j] = offset + inverse
@@ -135,9 +158,10 @@ class BandSearch:
         index[len(chunk) :] = index[0]  # padding pixels repeat the first one
         self.stats.unique_patches += offset
         total, total_originals = bucket(offset, WINDOWS_PER_CALL), bucket(n_originals, WINDOWS_PER_CALL)
-        flipped_batch = np.zeros((total, width, width), np.float32)
+        channels = self.images.shape[3:]
+        flipped_batch = np.zeros((total, width, width, *channels), np.float32)
         flipped_batch[:offset] = np.concatenate(flipped)
-        originals_batch = np.zeros((total_originals, width, width), np.float32)
+        originals_batch = np.zeros((total_originals, width, width, *channels), np.float32)
         originals_batch[:n_originals] = np.concatenate(originals)
         original_index = np.zeros(total, np.int32)  # padding rows: original 0, change dropped
         original_index[:offset] = np.concatenate(original_of)

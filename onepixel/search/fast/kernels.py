@@ -25,9 +25,9 @@ IMAGES_PER_FORWARD = 256
 
 
 def conv_stack(params, x: jax.Array, pool: int, n_blocks: int):
-    """Pre-activations and pooled outputs of the first ``n_blocks`` conv blocks; x: (B, H, W)."""
+    """Pre-activations and pooled outputs of the first ``n_blocks`` conv blocks; x: (B, H, W[, C])."""
     pre, pooled = [], []
-    h = x[..., None]
+    h = x[..., None] if x.ndim == 3 else x
     for block in range(n_blocks):
         layer = params[f"Conv_{block}"]
         z = conv(h, layer["kernel"], "VALID") + layer["bias"]

@@ -38,6 +38,19 @@ class PackedImages:
         return (np.concatenate(parts) if len(parts) > 1 else parts[0]).T
 
 
+class ValueImages:
+    """Grey or colour images as exact window keys: each value's float32 bits (-0.0 as 0.0)."""
+
+    def __init__(self, images: np.ndarray):
+        self.bits = np.ascontiguousarray((np.asarray(images, np.float32) + np.float32(0)).view(np.uint32))
+
+    def window_keys(self, images: np.ndarray | None, row: int, col: int, height: int, width: int):
+        """(n, height * width * C) uint64: the window's values, row by row."""
+        rows = self.bits if images is None else self.bits[images]
+        window = rows[:, row : row + height, col : col + width]
+        return window.reshape(len(window), -1).astype(np.uint64)
+
+
 _HASH_MULTIPLIERS = np.random.default_rng(20261121).integers(1, 2**63, 4096, dtype=np.uint64) | np.uint64(1)
 
 
