@@ -1,12 +1,14 @@
-"""The exact one-pixel search on a 10-class network: scikit-learn's bundled 8x8 digits, binarised.
+"""The exact one-pixel search on a 10-class network: scikit-learn's bundled 8x8 digits, binarised and grey.
 
     python examples/digits.py                      # all 1,797 digits, 8 epochs
     python examples/digits.py --n-images 300 --check-plain --out digits.png
 
 Trains a small onepixel.CNN (one conv block fits 8x8 inputs) with onepixel.train,
 then returns the complete set of one-pixel flips that change its decision with
-onepixel.flip_search, prints a summary and draws a heatmap. No download: the
-digits ship with scikit-learn.
+onepixel.flip_search, prints a summary and draws a heatmap. Then the same on
+the grey digits (values in [0, 1]): every pixel set to black and to white
+(the corners of the value box, ``bounds=(0, 1)``). No download: the digits
+ship with scikit-learn.
 """
 
 from __future__ import annotations
@@ -78,6 +80,55 @@ def draw(cube, images, png) -> None:
     plt.close(fig)
 
 
+def grey_digits(n_images: int | None):
+    """Digits as grey values in [0, 1] (16 levels), duplicates removed; (images, labels)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    _, first = np.unique(images.reshape(len(images), -1), axis=0, return_index=True)
+    keep = np.sort(first)[:n_images]
+    return images[keep], digits.target[keep].astype(np.int64)
+
+
+def search(name: str, images, labels, epochs: int, check_plain: bool, bounds=None) -> dict:
+    """Train a 10-class CNN on these digits, search every one-pixel change, print a summary."""
+    arch = onepixel.Architecture(8, conv_channels=(32,), dense_units=64, n_classes=10)
+    started = time.perf_counter()
+    trained = train_digits(images, labels, arch, epochs)
+    train_seconds = time.perf_counter() - started
+    # labels=None: a change is adversarial when it changes the network's own decision.
+    cube = onepixel.flip_search(onepixel.CNN(arch), trained.params, images, bounds=bounds)
+    accuracy = float((cube["label"].values == labels).mean())
+    vulnerable = int((cube["n_adversarial"].values > 0).sum())
+    change = "flips" if bounds is None else "changes to black or white (corners)"
+    print(
+        f"{len(images)} unique {name} digits, 10-class CNN trained {trained.epochs} epochs "
+        f"in {train_seconds:.1f} s (training accuracy {trained.final_accuracy:.3f})"
+    )
+    print(
+        f"training accuracy {accuracy:.3f}; {cube.attrs['n_candidates']:,} one-pixel {change} searched "
+        f"({cube.attrs['search_method_used']} method, {cube.attrs['search_seconds']:.2f} s)"
+    )
+    print(
+        f"{cube.attrs['n_adversarial']:,} adversarial (rate {cube.attrs['adversarial_rate']:.2e}); "
+        f"{vulnerable} of {len(images)} images have at least one; "
+        f"{cube.attrs['n_on_manifold']} land on another digit of the set (not counted)"
+    )
+    summary = {"cube": cube, "accuracy": accuracy, "vulnerable": vulnerable, "params": trained.params}
+    if check_plain:
+        plain = onepixel.flip_search(
+            onepixel.CNN(arch), trained.params, images, bounds=bounds, method="plain"
+        )
+        differ = int((plain["misclassified"].values != cube["misclassified"].values).sum())
+        print(
+            f"plain search: {plain.attrs['search_seconds']:.2f} s, "
+            f"decisions differing from the fast search: {differ}"
+        )
+        summary.update(plain=plain, differ=differ)
+    return summary
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=None, help="first N unique digits (default: all)")
@@ -87,40 +138,12 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     images, labels = binary_digits(args.n_images)
-    arch = onepixel.Architecture(8, conv_channels=(32,), dense_units=64, n_classes=10)
-    started = time.perf_counter()
-    trained = train_digits(images, labels, arch, args.epochs)
-    params = trained.params
-    train_seconds = time.perf_counter() - started
-    # labels=None: a flip is adversarial when it changes the network's own decision.
-    cube = onepixel.flip_search(onepixel.CNN(arch), params, images)
-    accuracy = float((cube["label"].values == labels).mean())
-    vulnerable = int((cube["n_adversarial"].values > 0).sum())
-    print(
-        f"{len(images)} unique binarised digits, 10-class CNN trained {trained.epochs} epochs "
-        f"in {train_seconds:.1f} s (training accuracy {trained.final_accuracy:.3f})"
-    )
-    print(
-        f"training accuracy {accuracy:.3f}; {cube.attrs['n_candidates']:,} one-pixel flips searched "
-        f"({cube.attrs['search_method_used']} method, {cube.attrs['search_seconds']:.2f} s)"
-    )
-    print(
-        f"{cube.attrs['n_adversarial']:,} adversarial flips (rate {cube.attrs['adversarial_rate']:.2e}); "
-        f"{vulnerable} of {len(images)} images have at least one; "
-        f"{cube.attrs['n_on_manifold']} flips land on another digit of the set (not counted)"
-    )
-    summary = {"cube": cube, "accuracy": accuracy, "vulnerable": vulnerable}
-    if args.check_plain:
-        plain = onepixel.flip_search(onepixel.CNN(arch), params, images, method="plain")
-        differ = int((plain["misclassified"].values != cube["misclassified"].values).sum())
-        print(
-            f"plain search: {plain.attrs['search_seconds']:.2f} s, "
-            f"decisions differing from the fast search: {differ}"
-        )
-        summary.update(plain=plain, differ=differ)
-    draw(cube, images, args.out)
-    print(f"heatmap: {args.out}")
-    return summary
+    binary = search("binarised", images, labels, args.epochs, args.check_plain)
+    draw(binary["cube"], images, args.out)
+    print(f"heatmap: {args.out}\n")
+    grey_images, grey_labels = grey_digits(args.n_images)
+    grey = search("grey", grey_images, grey_labels, args.epochs, args.check_plain, bounds=(0.0, 1.0))
+    return {**binary, "grey": grey}
 
 
 if __name__ == "__main__":

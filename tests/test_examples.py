@@ -28,3 +28,9 @@ def test_digits_example_finds_every_flip_and_fast_equals_plain(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "200 unique binarised digits" in out and "decisions differing from the fast search: 0" in out
     assert png.read_bytes().startswith(b"\x89PNG")
+    grey = result["grey"]
+    assert grey["cube"].attrs["search_method_used"] == "fast" and grey["differ"] == 0
+    assert grey["cube"]["margin"].shape == (200, 2, 8, 8)
+    np.testing.assert_allclose(grey["cube"]["margin"].values, grey["plain"]["margin"].values, atol=1e-4)
+    assert grey["cube"].attrs["n_candidates"] == int(grey["cube"]["candidate"].sum()) < 200 * 2 * 64
+    assert "200 unique grey digits" in out
