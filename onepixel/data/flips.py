@@ -66,8 +66,10 @@ def _cell_hashes(values: np.ndarray, channel_words: np.ndarray) -> np.ndarray:
     return mixed.sum(axis=-1, dtype=np.uint64)
 
 
-def corner_landing(values: np.ndarray, corners: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """(N, K, H, W) index of the image of the set that setting each pixel to each corner yields, -1 for none.
+def corner_landing(values: np.ndarray, corners: np.ndarray, chunk: int = 256, sources: slice | None = None):
+    """(S, K, H, W) index of the image of the set that setting each pixel to each corner yields, -1 for none.
+
+    S: the images of ``sources`` (default all), looked up among all N images.
 
     ``values``: (N, H, W, C) float32; ``corners``: (K, C). An image's key is
     the sum of a hash per (pixel, value), so a changed pixel changes the key
@@ -83,14 +85,12 @@ def corner_landing(values: np.ndarray, corners: np.ndarray, chunk: int = 256) ->
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     corner_cells = _cell_hashes(corners.astype(np.float32), channel_words)
-    landing = np.full((n, len(corners), height * width), -1, np.int32)
+    first, stop = (0, n) if sources is None else (sources.start, sources.stop)
+    landing = np.full((stop - first, len(corners), height * width), -1, np.int32)
     for k, corner in enumerate(corners.astype(np.float32)):
-        for start in range(0, n, chunk):
-            changed = (
-                keys[start : start + chunk, None]
-                - cells[start : start + chunk]
-                + corner_cells[k] * pixel_words
-            )
+        for start in range(first, stop, chunk):
+            end = min(start + chunk, stop)
+            changed = keys[start:end, None] - cells[start:end] + corner_cells[k] * pixel_words
             pos = np.searchsorted(sorted_keys, changed).clip(max=n - 1)
             for source, pixel in zip(*np.nonzero(sorted_keys[pos] == changed), strict=True):
                 source += start
@@ -101,7 +101,7 @@ def corner_landing(values: np.ndarray, corners: np.ndarray, chunk: int = 256) ->
                 candidate = pos[source - start, pixel]
                 while candidate < n and sorted_keys[candidate] == changed[source - start, pixel]:
                     if np.array_equal(flat[order[candidate]], expected):
-                        landing[source, k, pixel] = order[candidate]
+                        landing[source - first, k, pixel] = order[candidate]
                         break
                     candidate += 1
-    return landing.reshape(n, len(corners), height, width)
+    return landing.reshape(stop - first, len(corners), height, width)

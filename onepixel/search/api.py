@@ -126,8 +126,8 @@ def flip_search(
     lands_on = checks.check_lands_on(lands_on, shape)
     image_coords = checks.check_image_coords(image_coords, n)
     used = _method_used(search_model, method)
-    if lands_on is None:
-        lands_on = _landing(images, values)
+    # Valid images a change yields: found among the images, chunk by chunk (memory stays bounded).
+    landing = _Landing(images, values) if lands_on is None else (lambda part: lands_on[part])
     per_chunk = chunk_images or (n if out is None else max(1, STREAM_CANDIDATES // int(np.prod(shape[1:]))))
     tracker = Progress(int(np.prod(shape)), progress)
     attrs = {"search_method": method, "search_method_used": used, "n_classes": int(n_classes)}
@@ -140,7 +140,7 @@ def flip_search(
                 targets,
                 values,
                 used,
-                lands_on,
+                landing,
                 image_coords,
                 slice(start, min(start + per_chunk, n)),
                 recheck_below,
@@ -179,11 +179,22 @@ def _n_classes(model: SearchModel, images: np.ndarray) -> int:
     return int(logits.shape[1])
 
 
-def _landing(images: np.ndarray, values: PixelValues) -> np.ndarray:
-    if values.binary:
-        return landing_array(images.shape, *one_flip_pairs(images == values.hi))
-    pixels = images if values.channels else images[..., None]
-    return corner_landing(pixels, values.corners)
+class _Landing:
+    """The index of the image among ``images`` each change of images[part] yields, -1 for none."""
+
+    def __init__(self, images: np.ndarray, values: PixelValues):
+        self.images, self.values = images, values
+        # Binary images: every one-flip pair of the set at once (few, found by hashing).
+        self.pairs = one_flip_pairs(images == values.hi) if values.binary else None
+
+    def __call__(self, part: slice) -> np.ndarray:
+        if self.pairs is None:
+            pixels = self.images if self.values.channels else self.images[..., None]
+            return corner_landing(pixels, self.values.corners, sources=part)
+        source, row, col, target = self.pairs
+        keep = (source >= part.start) & (source < part.stop)
+        shape = (part.stop - part.start, *self.images.shape[1:3])
+        return landing_array(shape, source[keep] - part.start, row[keep], col[keep], target[keep])
 
 
 def _concat(cubes: list[xr.Dataset]) -> xr.Dataset:
@@ -233,7 +244,7 @@ def _search_chunk(
         base_margin,
         base_wrong,
         labels,
-        lands_on[part],
+        lands_on(part),
         {name: np.asarray(value)[part] for name, value in coords.items()},
         {**attrs, **info},
         candidate=is_candidate(images, values),

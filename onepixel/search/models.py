@@ -87,14 +87,17 @@ class OnnxModel:
     """An ONNX classifier run by onnxruntime on the CPU: a path or an ``onnx.ModelProto``.
 
     ``layout``: the graph input's layout; ``None`` reads it from the input's
-    rank (4: NCHW, as ``torch.onnx.export`` writes it; 3: NHW). Needs
+    rank (4: NCHW, as ``torch.onnx.export`` writes it; 3: NHW). ``threads``:
+    onnxruntime's intra-op threads (None: its default, every core). Needs
     ``pip install onnxruntime`` (the ``onnx`` extra).
     """
 
     kind = "onnx"
 
-    def __init__(self, model, *, batch_size: int = 1024, layout=None):
+    def __init__(self, model, *, batch_size: int = 1024, layout=None, threads: int | None = None):
         _check_batch_size("OnnxModel", batch_size)
+        if threads is not None:
+            _check_batch_size("OnnxModel: threads", threads)
         _check_layout("OnnxModel", layout)
         try:
             import onnxruntime
@@ -110,6 +113,8 @@ class OnnxModel:
             source = model.SerializeToString()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings about unused initialisers
+        if threads is not None:
+            options.intra_op_num_threads = options.inter_op_num_threads = threads
         try:
             self.session = onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types
