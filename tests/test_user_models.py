@@ -344,3 +344,39 @@ def test_every_new_argument_is_checked_before_any_work(kwargs, message):
         return
     with pytest.raises(ValueError, match=message):
         flip_search(*args, **call)
+
+
+def test_grey_streaming_in_chunks_finds_the_same_landings(tmp_path):
+    rng = np.random.default_rng(9)
+    images = rng.uniform(0.2, 0.8, (9, 6, 6)).astype(np.float32)
+    images[7] = images[2]
+    images[7, 4, 1] = 0.0  # image 2 with pixel (4, 1) set to lo: found across chunks
+    images[1] = images[8]
+    images[1, 0, 5] = 1.0  # image 8 with pixel (0, 5) set to hi: the target comes later
+
+    def predict(x):
+        return np.stack([x.sum((1, 2)), np.full(len(x), 18.0, np.float32)], axis=1)
+
+    model = NumpyModel(predict)
+    whole = flip_search(model, None, images, bounds=(0, 1), progress=False)
+    streamed = flip_search(model, None, images, bounds=(0, 1), out=tmp_path / "g.nc", chunk_images=2)
+    lo, hi = (int(np.flatnonzero(whole["corner_value"].values[:, 0] == v)[0]) for v in (0.0, 1.0))
+    assert whole["lands_on"].values[2, lo, 4, 1] == 7 and whole["lands_on"].values[8, hi, 0, 5] == 1
+    assert (whole["lands_on"].values >= 0).sum() == 2
+    for name in ("lands_on", "margin", "adversarial", "candidate"):
+        np.testing.assert_array_equal(streamed[name].values, whole[name].values, err_msg=name)
+    assert streamed.attrs["n_on_manifold"] == 2 == whole.attrs["n_on_manifold"]
+    streamed.close()
+
+
+def test_a_target_equal_to_the_models_own_prediction_is_refused_before_the_search():
+    calls = []
+
+    def predict(x):
+        calls.append(len(x))
+        return np.stack([x.sum((1, 2)), np.full(len(x), 8.0)], axis=1)
+
+    images = np.zeros((3, 4, 4), np.uint8)  # predicted class 1 (8 > 0)
+    with pytest.raises(ValueError, match=r"targets: 1 images have their label as target \(first: image 2\)"):
+        flip_search(NumpyModel(predict), None, images, targets=np.array([0, 0, 1]))
+    assert sum(calls) <= 1 + 3  # one probe for the number of classes, one base pass: no candidates

@@ -14,26 +14,25 @@ import time
 import numpy as np
 import xarray as xr
 
-from onepixel.data.flips import corner_landing, one_flip_pairs
 from onepixel.io import atomic_path, read_netcdf
 from onepixel.search import checks
-from onepixel.search.cube import SEARCH_KIND, flip_cube, landing_array
-from onepixel.search.images import PixelValues, is_candidate, prepare_images
+from onepixel.search.chunk import ChunkSearch, Landing
+from onepixel.search.cube import SEARCH_KIND
+from onepixel.search.images import prepare_images
 from onepixel.search.models import SearchModel
 from onepixel.search.plain import (
     base_logits,
-    check_finite,
-    label_margin,
-    plain_label_search,
-    recheck_labels,
 )
 from onepixel.search.progress import Progress
 from onepixel.search.stream import SUMMED, CubeWriter
 
 log = logging.getLogger(__name__)
 
-# Candidates per chunk of images when the cube is streamed to a file (~45 MB of cube).
-STREAM_CANDIDATES = 1 << 22
+# Candidates per chunk of images when the cube is streamed to a file. Each chunk
+# pays the fast search's fixed cost per span position: at D = 80 chunks of 4 M
+# candidates took 95 s (peak 1.1 GB), 8 M 65 s (1.3 GB), 16 M 46 s (1.6 GB),
+# the whole set in memory 29 s (2.8 GB) (docs/performance.md).
+STREAM_CANDIDATES = 1 << 24
 
 
 def flip_search(
@@ -90,7 +89,7 @@ def flip_search(
       out: a ``.nc`` path: the cube is written there chunk by chunk of images
         (memory does not grow with N) and returned opened lazily.
       chunk_images: images per chunk (default: all in memory; with ``out``
-        about 4 M candidates per chunk).
+        about 16 M candidates per chunk: fewer is less memory, more time).
       progress: ``None``: a progress bar on a terminal for searches longer
         than 2 s; ``False``: none; a callable ``progress(done, total)``.
 
@@ -127,29 +126,26 @@ def flip_search(
     image_coords = checks.check_image_coords(image_coords, n)
     used = _method_used(search_model, method)
     # Valid images a change yields: found among the images, chunk by chunk (memory stays bounded).
-    landing = _Landing(images, values) if lands_on is None else (lambda part: lands_on[part])
+    landing = Landing(images, values) if lands_on is None else (lambda part: lands_on[part])
     per_chunk = chunk_images or (n if out is None else max(1, STREAM_CANDIDATES // int(np.prod(shape[1:]))))
     tracker = Progress(int(np.prod(shape)), progress)
     attrs = {"search_method": method, "search_method_used": used, "n_classes": int(n_classes)}
+    search = ChunkSearch(
+        search_model,
+        images,
+        labels,
+        targets,
+        values,
+        used,
+        landing,
+        image_coords,
+        recheck_below=recheck_below,
+        chunk_candidates=chunk_candidates,
+        tracker=tracker,
+        attrs=attrs,
+    )
     try:
-        parts = (
-            _search_chunk(
-                search_model,
-                images,
-                labels,
-                targets,
-                values,
-                used,
-                landing,
-                image_coords,
-                slice(start, min(start + per_chunk, n)),
-                recheck_below,
-                chunk_candidates,
-                tracker,
-                attrs,
-            )
-            for start in range(0, n, per_chunk)
-        )
+        parts = (search.cube(slice(start, min(start + per_chunk, n))) for start in range(0, n, per_chunk))
         if out is None:
             cube = _concat(list(parts))
         else:
@@ -179,24 +175,6 @@ def _n_classes(model: SearchModel, images: np.ndarray) -> int:
     return int(logits.shape[1])
 
 
-class _Landing:
-    """The index of the image among ``images`` each change of images[part] yields, -1 for none."""
-
-    def __init__(self, images: np.ndarray, values: PixelValues):
-        self.images, self.values = images, values
-        # Binary images: every one-flip pair of the set at once (few, found by hashing).
-        self.pairs = one_flip_pairs(images == values.hi) if values.binary else None
-
-    def __call__(self, part: slice) -> np.ndarray:
-        if self.pairs is None:
-            pixels = self.images if self.values.channels else self.images[..., None]
-            return corner_landing(pixels, self.values.corners, sources=part)
-        source, row, col, target = self.pairs
-        keep = (source >= part.start) & (source < part.stop)
-        shape = (part.stop - part.start, *self.images.shape[1:3])
-        return landing_array(shape, source[keep] - part.start, row[keep], col[keep], target[keep])
-
-
 def _concat(cubes: list[xr.Dataset]) -> xr.Dataset:
     if len(cubes) == 1:
         return cubes[0]
@@ -212,94 +190,6 @@ def _concat(cubes: list[xr.Dataset]) -> xr.Dataset:
     return whole
 
 
-def _search_chunk(
-    model, images, labels, targets, values, used, lands_on, coords, part, recheck_below, chunk, tracker, attrs
-):
-    """The cube of images[part]."""
-    images = images[part]
-    labels = None if labels is None else labels[part]
-    targets = None if targets is None else targets[part]
-    if used == "fast" and model.cnn.arch.n_classes == 2:
-        result = _fast_two_class(model, images, labels, targets, values, tracker)
-    else:
-        result = _label_search(model, images, labels, targets, values, used, chunk, tracker)
-    margins, wrong, base_margin, base_wrong, labels, info = result
-    judged = labels if targets is None else targets
-    if used == "fast":
-        info["n_rechecked"] = sum(
-            recheck_labels(model, images, judged, margins[:, k], wrong[:, k], recheck_below, values, k)
-            for k in range(values.n_corners)
-        )
-        log.info(
-            "re-checked %d candidates with |margin| < %g by a plain forward pass",
-            info["n_rechecked"],
-            recheck_below,
-        )
-    check_finite(margins, f"changed images (images {part.start}..{part.stop - 1})")
-    if values.binary:
-        margins, wrong = margins[:, 0], wrong[:, 0]
-    return flip_cube(
-        margins,
-        wrong,
-        base_margin,
-        base_wrong,
-        labels,
-        lands_on(part),
-        {name: np.asarray(value)[part] for name, value in coords.items()},
-        {**attrs, **info},
-        candidate=is_candidate(images, values),
-        corner_values=values.corners,
-        targets=targets,
-    )
-
-
-def _fast_two_class(model, images, labels, targets, values, tracker):
-    """The fast search of a 2-class CNN: (margins, wrong, base margin, base wrong, labels, info).
-
-    Margins and wrong are (N, K, H, W), judged against the targets if given.
-    Its own base pass gives every image's logit_1 - logit_0, so no second
-    forward pass; argmax picks class 1 iff it is > 0.
-    """
-    per_corner = [_fast_search(model, images, values, k, tracker) for k in range(values.n_corners)]
-    base_1_minus_0, info = per_corner[0][1], per_corner[0][2]
-    class_1_minus_0 = np.stack([margins for margins, _, _ in per_corner], axis=1)
-    del per_corner
-    labels = (base_1_minus_0 > 0).astype(np.int64) if labels is None else labels
-    is_1 = (labels if targets is None else targets) == 1
-    sign = np.where(is_1, 1.0, -1.0).astype(np.float32)
-    wrong = class_1_minus_0 > 0
-    wrong ^= is_1[:, None, None, None]
-    # In place (exact: a sign change): the cube is 290 MB of float32 at D = 80 step 0.5.
-    margins = np.multiply(class_1_minus_0, sign[:, None, None, None], out=class_1_minus_0)
-    return margins, wrong, base_1_minus_0 * sign, (base_1_minus_0 > 0) != (labels == 1), labels, info
-
-
-def _label_search(model, images, labels, targets, values, used, chunk, tracker):
-    """Any number of classes, fast or plain, untargeted or targeted: as ``_fast_two_class``."""
-    logits = base_logits(model, images)
-    check_finite(logits, "unchanged images")
-    predicted = np.argmax(logits, axis=1)
-    labels = predicted if labels is None else labels
-    checks.check_targets(targets, labels)
-    judged = labels if targets is None else targets
-    base_margin = np.asarray(label_margin(logits, judged)[0])
-    margins, wrong, info = [], [], {"n_rechecked": 0}
-    for k in range(values.n_corners):
-        if used == "fast":
-            corner_margins, _, info = _fast_search(model, images, values, k, tracker, judged)
-            # A tie (margin 0) is wrong iff a lower class ties (argmax takes the lowest);
-            # only the judged class's side is known here, so ties count wrong for classes > 0.
-            # Margins below recheck_below are recomputed exactly by the plain pass.
-            corner_wrong = (corner_margins < 0) | ((corner_margins == 0) & (judged > 0)[:, None, None])
-        else:
-            corner_margins, corner_wrong = plain_label_search(
-                model, images, judged, values, k, chunk, tracker.update
-            )
-        margins.append(corner_margins)
-        wrong.append(corner_wrong)
-    return np.stack(margins, axis=1), np.stack(wrong, axis=1), base_margin, predicted != labels, labels, info
-
-
 def _method_used(model: SearchModel, method: str) -> str:
     """ "fast" where it covers the model, else "plain" (a warning under "auto", an error under "fast")."""
     from onepixel.search.fast import fast_path_problem
@@ -313,25 +203,3 @@ def _method_used(model: SearchModel, method: str) -> str:
         raise ValueError(f"method='fast': the fast search does not cover this network ({problem})")
     log.warning("fast search does not cover this network (%s): using the plain search", problem)
     return "plain"
-
-
-def _fast_search(model, images, values: PixelValues, corner: int, tracker, labels=None):
-    """(margins, base margins, info) of the fast search at one corner (logit_1 - logit_0 for 2 classes)."""
-    from onepixel.search.fast import FastSearchStats, fast_flip_margins
-
-    if values.binary:
-        new_value = None if images.dtype == np.uint8 else ("flip", values.lo + values.hi)
-    else:
-        new_value = ("set", np.asarray(values.corner_value(corner), np.float32))
-    stats = FastSearchStats()
-    margins, base = fast_flip_margins(
-        model.cnn.arch,
-        model.params,
-        images,
-        stats=stats,
-        labels=labels,
-        new_value=new_value,
-        on_candidates=tracker.update,
-    )
-    info = {"unique_window_pixel_pairs": stats.unique_pairs, "dedup_factor": stats.dedup_factor}
-    return margins, base, info
