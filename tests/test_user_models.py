@@ -380,3 +380,23 @@ def test_a_target_equal_to_the_models_own_prediction_is_refused_before_the_searc
     with pytest.raises(ValueError, match=r"targets: 1 images have their label as target \(first: image 2\)"):
         flip_search(NumpyModel(predict), None, images, targets=np.array([0, 0, 1]))
     assert sum(calls) <= 1 + 3  # one probe for the number of classes, one base pass: no candidates
+
+
+@pytest.mark.parametrize(
+    ("arch", "channels"),
+    [
+        (Architecture(12, conv_channels=(6,), kernel=5, pool=2, dense_units=8, n_classes=10), 1),
+        (Architecture(30, conv_channels=(4, 6, 8), dense_units=16, n_classes=3), 1),
+        (Architecture(10, conv_channels=(5, 7), dense_units=12), 3),
+    ],
+    ids=["one block, kernel 5, 10 classes", "three blocks, 3 classes", "colour input"],
+)
+def test_cnn_from_onnx_reads_the_family_and_its_kin(arch, channels):
+    shape = (1, arch.size, arch.size, channels) if channels > 1 else (1, arch.size, arch.size)
+    params = CNN(arch).init(jax.random.key(4), jnp.zeros(shape))["params"]
+    model, loaded = CNN.from_onnx(cnn_graph(arch, params, channels=channels))
+    assert model.arch == arch
+    images = np.random.default_rng(1).uniform(0, 1, (5, *shape[1:])).astype(np.float32)
+    np.testing.assert_allclose(
+        cnn_predict(model.arch, loaded)(images), cnn_predict(arch, params)(images), rtol=1e-5, atol=1e-5
+    )
