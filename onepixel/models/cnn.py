@@ -270,7 +270,8 @@ class Conv(nn.Module):
 class CNN(nn.Module):
     """The Flax module of an ``Architecture``: ``CNN(arch).apply({"params": p}, images)`` -> logits.
 
-    ``images`` are (batch, D, D) in {0, 1}; ``train=True`` turns dropout on.
+    ``images`` are (batch, D, D) (the paper's: in {0, 1}) or (batch, D, D, C)
+    for a net initialised on C channels; ``train=True`` turns dropout on.
     ``onepixel.flip_search`` searches such a network with the exact fast method.
     """
 
