@@ -26,7 +26,9 @@ __all__ = [
     "OnnxModel",
     "flip_search",
     "load_network",
+    "make_dataset",
     "open_cube",
+    "scenarios",
     "train",
 ]
 
@@ -41,6 +43,8 @@ _EXPORTS = {
     "flip_search": "onepixel.search.api",
     "load_network": "onepixel.training.checkpoint",
     "open_cube": "onepixel.search.cube",
+    "make_dataset": "onepixel.data.scenarios",
+    "scenarios": "onepixel.data.scenarios",
     "train": "onepixel.training.train",
 }
 

@@ -9,6 +9,7 @@ import xarray as xr
 
 from onepixel.data.flips import one_flip_pairs
 from onepixel.data.raster import rasterize
+from onepixel.data.scenario import Parameter, Scenario
 from onepixel.io import annotate, read_netcdf, write_netcdf
 
 log = logging.getLogger(__name__)
@@ -166,3 +167,53 @@ def selected_images(ds: xr.Dataset, exclude_ambiguous: bool) -> np.ndarray:
     """Indices of the images used for training and search."""
     keep = ~ds["ambiguous"].values if exclude_ambiguous else np.ones(ds.sizes["image"], bool)
     return np.flatnonzero(keep)
+
+
+class LinesScenario(Scenario):
+    """The paper's toy: centred lines of length L and angle alpha; class 1 iff low <= alpha <= high.
+
+    The boundary is the pair of angles ``positive_range`` (0° and 40° in the
+    paper), so an image's distance to it is the angle to the nearer of the
+    two, in degrees, on the circle of line directions (period 180°).
+    """
+
+    name = "lines"
+    parameters = (
+        Parameter("length", "px", "line length L"),
+        Parameter("angle", "degree", "line angle alpha, counter-clockwise from horizontal"),
+    )
+    label_names = ("outside the angle range", "angle in the positive range")
+    distance_units = "degree"
+    default_step = 2.0
+
+    def __init__(
+        self,
+        rasterizer: str = "rotate_spline",
+        length_min: int = 12,
+        length_max_margin: int = 2,
+        positive_range: tuple[float, float] = (0.0, 40.0),
+    ):
+        self.rasterizer = rasterizer
+        self.dataset_cfg = {"length_min": length_min, "length_max_margin": length_max_margin}
+        self.positive_range = tuple(positive_range)
+        self.boundary = f"alpha = {self.positive_range[0]:g} and {self.positive_range[1]:g} degrees"
+
+    def grid(self, size: int, step: float) -> tuple[np.ndarray, ...]:
+        return length_range(size, self.dataset_cfg), angle_grid(step)
+
+    def rasterize(self, size: int, length: float, angle: float) -> np.ndarray:
+        return rasterize(size, int(length), angle, self.rasterizer)
+
+    def label(self, length, angle) -> np.ndarray:
+        return np.broadcast_to(angle_label(np.asarray(angle), self.positive_range), np.shape(length * angle))
+
+    def boundary_distance(self, length, angle) -> np.ndarray:
+        low, high = self.positive_range
+        angle = np.asarray(angle, float) + 0 * np.asarray(length)
+
+        def circular(a, b):
+            gap = np.abs(a - b) % 180.0
+            return np.minimum(gap, 180.0 - gap)
+
+        nearest = np.minimum(circular(angle, low), circular(angle, high))
+        return np.where(self.label(length, angle) == 1, nearest, -nearest)
