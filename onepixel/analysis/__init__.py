@@ -1,0 +1,1 @@
+"""Analyses of complete sets of one-pixel flips (flip cubes), on arrays: no files, no workflow."""
