@@ -7,14 +7,13 @@ works in [0, 1] here) and counts the images it classifies.
 from __future__ import annotations
 
 import functools
-import logging.config
 import time
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from onepixel.art_import import quiet_art_import
 from onepixel.attacks.base import NOT_FOUND, AttackResult, binarise, empty_result, make_label_fn, record
 
 
@@ -24,20 +23,10 @@ def _art_classes():
 
     Importing ART takes seconds (it imports all of its attacks, defences and
     SciPy's statistics), which the random and gradient attacks do not need.
-    ART configures logging when imported, and ``logging.config.dictConfig``
-    first closes every handler open then (a job's log file, opened "w", would
-    stay closed): those are kept open while it runs. ART also mentions that
-    PyTorch (not needed here) is missing.
     """
-    clear = logging.config._clearExistingHandlers
-    logging.config._clearExistingHandlers = lambda: None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            from art.attacks.evasion import PixelAttack
-            from art.estimators.classification import BlackBoxClassifierNeuralNetwork
-    finally:
-        logging.config._clearExistingHandlers = clear
+    with quiet_art_import():
+        from art.attacks.evasion import PixelAttack
+        from art.estimators.classification import BlackBoxClassifierNeuralNetwork
     return PixelAttack, BlackBoxClassifierNeuralNetwork
 
 

@@ -9,7 +9,7 @@ import xarray as xr
 
 from onepixel.data.flips import one_flip_pairs
 from onepixel.data.raster import rasterize
-from onepixel.data.scenario import Parameter, Scenario
+from onepixel.data.scenario import Parameter, Scenario, generator_summary
 from onepixel.io import annotate, read_netcdf, write_netcdf
 
 log = logging.getLogger(__name__)
@@ -84,15 +84,9 @@ def build_dataset(size: int, step: float, config: dict) -> xr.Dataset:
     flat_length = np.broadcast_to(lengths[:, None], generator_image.shape).ravel()
     flat_label = np.broadcast_to(labels_per_angle, generator_image.shape).ravel()
 
-    n_generators = np.bincount(flat_image, minlength=n_images)
-    n_positive = np.bincount(flat_image, weights=flat_label, minlength=n_images)
-    ambiguous = (n_positive > 0) & (n_positive < n_generators)
-
-    # Representative generator: the median angle among the image's generators
-    # (ties: the longest length), so the stored angle sits inside its range.
-    order = np.lexsort((-flat_length, flat_angle, flat_image))
-    starts = np.searchsorted(flat_image[order], np.arange(n_images))
-    representative = order[starts + (n_generators - 1) // 2]
+    n_generators, ambiguous, representative = generator_summary(
+        flat_image, flat_label, flat_length, flat_angle, n_images
+    )
     stacked = np.stack(images).astype(np.uint8)
     pair_image, pair_row, pair_col, pair_target = one_flip_pairs(stacked)
 

@@ -69,13 +69,29 @@ def pixel_coordinates(size: int) -> tuple[np.ndarray, np.ndarray]:
     return cols - centre, centre - rows
 
 
+def generator_summary(
+    flat_image: np.ndarray, flat_label: np.ndarray, first: np.ndarray, last: np.ndarray, n_images: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(generators per image, ambiguous, representative generator) from every grid point's image and label.
+
+    An image is ambiguous when grid points of both classes draw it. Its
+    representative is the median of its generators in order of the ``last``
+    parameter (ties: the largest ``first``), so the stored value sits inside
+    its range (the lines: the median angle, ties to the longest length).
+    """
+    n_generators = np.bincount(flat_image, minlength=n_images)
+    n_positive = np.bincount(flat_image, weights=flat_label, minlength=n_images)
+    ambiguous = (n_positive > 0) & (n_positive < n_generators)
+    order = np.lexsort((-first, last, flat_image))
+    starts = np.searchsorted(flat_image[order], np.arange(n_images))
+    return n_generators, ambiguous, order[starts + (n_generators - 1) // 2]
+
+
 def scenario_dataset(scenario: Scenario, size: int, step: float) -> xr.Dataset:
     """The unique masks of every grid point, labelled, with generators, ambiguity and one-flip pairs.
 
-    Each image's representative generator is the median point of its
-    generators in grid order of the last parameter (ties: the largest first
-    parameter), as the lines' median angle; its boundary distance is that
-    point's.
+    Each image's representative generator (``generator_summary``) gives its
+    boundary distance.
     """
     axes = scenario.grid(size, step)
     names = [p.name for p in scenario.parameters]
@@ -94,12 +110,9 @@ def scenario_dataset(scenario: Scenario, size: int, step: float) -> xr.Dataset:
     flat_image = generator_image.ravel()
     flat_values = [values.ravel() for values in mesh]
     flat_label = scenario.label(*mesh).astype(np.int8).ravel()
-    n_generators = np.bincount(flat_image, minlength=n_images)
-    n_positive = np.bincount(flat_image, weights=flat_label, minlength=n_images)
-    ambiguous = (n_positive > 0) & (n_positive < n_generators)
-    order = np.lexsort((-flat_values[0], flat_values[-1], flat_image))
-    starts = np.searchsorted(flat_image[order], np.arange(n_images))
-    representative = order[starts + (n_generators - 1) // 2]
+    n_generators, ambiguous, representative = generator_summary(
+        flat_image, flat_label, flat_values[0], flat_values[-1], n_images
+    )
     stacked = np.stack(images).astype(np.uint8)
     pair_image, pair_row, pair_col, pair_target = one_flip_pairs(stacked)
     rep_values = [values[representative] for values in flat_values]

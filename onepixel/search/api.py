@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -24,7 +26,7 @@ from onepixel.search.plain import (
     base_logits,
 )
 from onepixel.search.progress import Progress
-from onepixel.search.stream import SUMMED, CubeWriter
+from onepixel.search.stream import CubeWriter, add_up
 
 log = logging.getLogger(__name__)
 
@@ -166,27 +168,25 @@ def flip_search(
 
 
 def _n_classes(model: SearchModel, images: np.ndarray) -> int:
-    """The model's number of outputs: an onepixel.CNN's architecture, else one image's logits."""
+    """The model's number of outputs: an onepixel.CNN's architecture, a JAX model's traced
+    output shape (nothing computed), else one image's logits."""
     if model.cnn is not None:
         return model.cnn.arch.n_classes
-    logits = base_logits(model, images[:1])
-    if logits.ndim != 2 or logits.shape[1] < 2:
-        raise ValueError(f"model: returned shape {logits.shape} for one image; expected (1, n_classes >= 2)")
-    return int(logits.shape[1])
+    if model.apply is not None:
+        one = jax.ShapeDtypeStruct((1, *images.shape[1:]), jnp.float32)
+        shape = tuple(jax.eval_shape(model.apply, model.variables, one).shape)
+    else:
+        shape = model.predict(images[:1].astype(np.float32)).shape
+    if len(shape) != 2 or shape[1] < 2:
+        raise ValueError(f"model: returned shape {shape} for one image; expected (1, n_classes >= 2)")
+    return int(shape[1])
 
 
 def _concat(cubes: list[xr.Dataset]) -> xr.Dataset:
     if len(cubes) == 1:
         return cubes[0]
     whole = xr.concat(cubes, dim="image", data_vars="minimal", coords="minimal", compat="override")
-    totals = {
-        key: sum(cube.attrs[key] for key in [key] for cube in cubes)
-        for key in SUMMED
-        if key in cubes[0].attrs
-    }
-    whole.attrs.update(
-        totals, adversarial_rate=float(totals["n_adversarial"] / max(totals["n_candidates"], 1))
-    )
+    whole.attrs.update(add_up([cube.attrs for cube in cubes]))
     return whole
 
 

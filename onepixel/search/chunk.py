@@ -92,6 +92,11 @@ class ChunkSearch:
         )
 
 
+def corner_axis(per_corner: list[np.ndarray]) -> np.ndarray:
+    """(N, K, H, W) from K arrays (N, H, W); one corner (binary images) as a view, not a copy of the cube."""
+    return per_corner[0][:, None] if len(per_corner) == 1 else np.stack(per_corner, axis=1)
+
+
 def fast_two_class(model, images, labels, targets, values, tracker):
     """The fast search of a 2-class CNN: (margins, wrong, base margin, base wrong, labels, info).
 
@@ -101,7 +106,7 @@ def fast_two_class(model, images, labels, targets, values, tracker):
     """
     per_corner = [fast_search(model, images, values, k, tracker) for k in range(values.n_corners)]
     base_1_minus_0, info = per_corner[0][1], per_corner[0][2]
-    class_1_minus_0 = np.stack([margins for margins, _, _ in per_corner], axis=1)
+    class_1_minus_0 = corner_axis([margins for margins, _, _ in per_corner])
     del per_corner
     labels = (base_1_minus_0 > 0).astype(np.int64) if labels is None else labels
     is_1 = (labels if targets is None else targets) == 1
@@ -136,7 +141,7 @@ def label_search(model, images, labels, targets, values, used, chunk, tracker):
             )
         margins.append(corner_margins)
         wrong.append(corner_wrong)
-    return np.stack(margins, axis=1), np.stack(wrong, axis=1), base_margin, predicted != labels, labels, info
+    return corner_axis(margins), corner_axis(wrong), base_margin, predicted != labels, labels, info
 
 
 def fast_search(model, images, values: PixelValues, corner: int, tracker, labels=None):

@@ -14,15 +14,13 @@ Images reach a model as float32: (batch, H, W) for grey images and
 
 from __future__ import annotations
 
-import logging
-import logging.config
 import os
-import warnings
 from collections.abc import Callable, Mapping
 
 import flax.linen as nn
 import numpy as np
 
+from onepixel.art_import import quiet_art_import
 from onepixel.models.cnn import CNN
 
 LAYOUTS = ("NHW", "NHWC", "NCHW")
@@ -164,14 +162,8 @@ class ArtModel:
 def _is_art_classifier(model) -> bool:
     if not type(model).__module__.startswith("art."):
         return False
-    clear = logging.config._clearExistingHandlers
-    logging.config._clearExistingHandlers = lambda: None  # ART's import would close open log files
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            from art.estimators.classification.classifier import ClassifierMixin
-    finally:
-        logging.config._clearExistingHandlers = clear
+    with quiet_art_import():
+        from art.estimators.classification.classifier import ClassifierMixin
     return isinstance(model, ClassifierMixin)
 
 
@@ -219,5 +211,11 @@ class SearchModel:
         self.batch_size = None if self.wrapped is None else self.wrapped.batch_size
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Logits (B, n_classes) of float32 images (B, H, W[, C])."""
-        return self.wrapped.predict(images)
+        """Logits (B, n_classes) of float32 images (B, H, W[, C]), their shape checked."""
+        logits = self.wrapped.predict(images)
+        if logits.ndim != 2 or len(logits) != len(images):
+            raise ValueError(
+                f"model: predict returned shape {logits.shape} for {len(images)} images; "
+                "expected (batch, n_classes) logits"
+            )
+        return logits

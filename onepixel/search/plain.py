@@ -104,13 +104,7 @@ class CandidateMargins:
             batch[picked, rows, cols] = self.values.lo + self.values.hi - batch[picked, rows, cols]
         else:
             batch[picked, rows, cols] = self.corner
-        logits = self.model.predict(batch)
-        if logits.ndim != 2 or len(logits) != len(batch):
-            raise ValueError(
-                f"model: predict returned shape {logits.shape} for {len(batch)} images; "
-                "expected (batch, n_classes) logits"
-            )
-        return numpy_label_margin(logits, self.labels[image_idx])
+        return numpy_label_margin(self.model.predict(batch), self.labels[image_idx])
 
 
 def plain_label_search(
@@ -181,14 +175,7 @@ def base_logits(model, images: np.ndarray) -> np.ndarray:
     if model.apply is None:
         floats = images.astype(np.float32, copy=False)
         step = model.batch_size
-        logits = np.concatenate(
-            [model.predict(floats[start : start + step]) for start in range(0, len(floats), step)]
-        )
-        if logits.ndim != 2 or len(logits) != len(images):
-            raise ValueError(
-                f"model: predict returned shape {logits.shape} for {len(images)} images; "
-                "expected (batch, n_classes) logits"
-            )
-        return logits.astype(np.float32)
+        logits = [model.predict(floats[start : start + step]) for start in range(0, len(floats), step)]
+        return np.concatenate(logits).astype(np.float32)
     fn = jax.jit(model.apply)
     return apply_in_chunks(lambda batch: fn(model.variables, batch), images).astype(np.float32)

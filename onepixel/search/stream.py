@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import netCDF4
 import numpy as np
 import xarray as xr
@@ -23,6 +21,13 @@ SUMMED = (
 )
 
 
+def add_up(chunk_attrs: list[dict]) -> dict:
+    """The counts of the whole cube from its chunks' attributes, and its adversarial rate."""
+    totals = {key: sum(attrs[key] for attrs in chunk_attrs) for key in SUMMED if key in chunk_attrs[0]}
+    totals["adversarial_rate"] = float(totals["n_adversarial"] / max(totals["n_candidates"], 1))
+    return totals
+
+
 class CubeWriter:
     """Writes the cubes of consecutive image chunks into one NetCDF file at ``path``.
 
@@ -37,8 +42,7 @@ class CubeWriter:
         self.n_images = n_images
         self.file = None
         self.written = 0
-        self.totals: Counter = Counter()
-        self.attrs: dict = {}
+        self.chunk_attrs: list[dict] = []
 
     def _create(self, chunk: xr.Dataset) -> None:
         self.file = netCDF4.Dataset(self.path, "w", format="NETCDF4")
@@ -71,14 +75,12 @@ class CubeWriter:
                 values = var.values.astype(np.int8) if var.dtype == bool else var.values
                 self.file[name][self.written : self.written + size] = values
         self.written += size
-        self.totals.update({key: chunk.attrs[key] for key in SUMMED if key in chunk.attrs})
-        self.attrs = {key: value for key, value in chunk.attrs.items() if key not in SUMMED}
+        self.chunk_attrs.append(dict(chunk.attrs))
 
     def close(self, attrs: dict) -> None:
         """The counts over all chunks, ``attrs`` and the file attributes; then the file is complete."""
-        totals = dict(self.totals)
-        totals["adversarial_rate"] = float(totals["n_adversarial"] / max(totals["n_candidates"], 1))
-        merged = {**self.attrs, **attrs, **totals, **file_attrs(SEARCH_KIND)}
+        last = {key: value for key, value in self.chunk_attrs[-1].items() if key not in SUMMED}
+        merged = {**last, **attrs, **add_up(self.chunk_attrs), **file_attrs(SEARCH_KIND)}
         self.file.setncatts({key: _attr(value) for key, value in merged.items()})
         self.file.close()
         self.file = None
