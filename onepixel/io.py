@@ -183,12 +183,28 @@ def differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
 
 
 def _normalise(values: dict) -> dict:
-    cast = {"size": int, "angle_step": float, "seed": int, "variant": str, "role": str}
+    cast = {
+        "scenario": str,
+        "size": int,
+        "angle_step": float,
+        "grid_step": float,
+        "seed": int,
+        "variant": str,
+        "role": str,
+    }
     return {k: None if v is None else cast[k](v) for k, v in values.items()}
 
 
 def _identity(values: dict) -> str:
-    names = {"variant": "variant", "size": "D", "angle_step": "step", "seed": "seed", "role": "role"}
+    names = {
+        "scenario": "scenario",
+        "variant": "variant",
+        "size": "D",
+        "angle_step": "step",
+        "grid_step": "grid step",
+        "seed": "seed",
+        "role": "role",
+    }
     return ", ".join(f"{names[k]}={values[k]}" for k in names if k in values)
 
 

@@ -38,6 +38,8 @@ def test_default_config_plans_the_paper_study(plan_dir):
     assert counts["flip_search"] == 75  # each writes its net's cube and summary
     assert "summarise_search" not in counts
     assert counts["tables"] == 1 and counts["figures_from_summaries"] == 3
+    # The lines alone: no scenario level, no scenario tables.
+    assert "make_scenario_dataset" not in counts and "scenario_tables" not in counts
     assert "train_teacher" not in counts and "train_round" not in counts
     assert counts["attack"] == 75 * 3 and counts["attack_tables"] == 1
 
@@ -67,6 +69,20 @@ def test_defences_config_plans_every_variant(plan_dir):
     assert "results/tables/defences/rates.csv" in run.stdout
     assert "results/figures/defences/paper/fig5_heatmaps.png" in run.stdout
     assert not re.search(r"results/(tables|figures)/(rates|variants_rate|fig2)", run.stdout)
+
+
+def test_scenarios_config_plans_every_scenario_at_three_sizes(plan_dir):
+    run = snakemake(plan_dir, "-n", "--cores", "2", "--configfile", "config/scenarios.yaml")
+    assert run.returncode == 0, run.stderr
+    counts = job_counts(run.stdout)
+    # 4 scenarios x D in {16, 32, 48} x one step x 5 seeds; the lines' datasets at the paper's paths.
+    assert counts["make_dataset"] == 3 and counts["make_scenario_dataset"] == 9
+    assert counts["train_model"] == counts["flip_search"] == 60
+    assert counts["scenario_tables"] == 1 and counts["figures_from_summaries"] == 4 * 3
+    assert "results/datasets/D48_step2.0.nc" in run.stdout
+    assert "results/models/ellipses/paper/D48_step1.0/seed4/params.msgpack" in run.stdout
+    assert "results/tables/scenarios/scenarios.csv" in run.stdout
+    assert "results/figures/scenarios/blob_position/paper/fig4_likelihood.png" in run.stdout
 
 
 def test_one_result_file_plans_only_what_it_needs(plan_dir):
@@ -390,3 +406,71 @@ def test_every_kind_of_variant_runs_end_to_end(tmp_path):
         "distillation/fig3_adversarial",
     ):
         assert (work / "results" / "figures" / "defences" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.fixture(scope="module")
+def tiny_scenarios(tmp_path_factory):
+    """config/tiny_scenarios.yaml (the lines and the boxes) run with `snakemake --cores 2`."""
+    work = copy_workflow(tmp_path_factory.mktemp("scenarios"))
+    run = snakemake(work, "--cores", "2", "--configfile", "config/tiny_scenarios.yaml")
+    assert run.returncode == 0, run.stderr[-5000:]
+    return work
+
+
+@pytest.mark.slow
+def test_tiny_scenarios_study_runs_every_stage_per_scenario(tiny_scenarios):
+    from onepixel.study.config import load_config_file, validate_config
+    from onepixel.study.inputs import load_model
+    from onepixel.study.variants import variant_config
+
+    work = tiny_scenarios
+    # The lines at the paper's paths; the boxes one level down.
+    assert (work / "results/datasets/D16_step4.0.nc").exists()
+    assert (work / "results/models/paper/D16_step4.0/seed0/params.msgpack").exists()
+    boxes_cube = read_search(work / "results/search/boxes/paper/D16_step1.0/seed0.nc")
+    lines_cube = read_search(work / "results/search/paper/D16_step4.0/seed0.nc")
+    assert boxes_cube.attrs["scenario"] == "boxes" and "scenario" not in lines_cube.attrs
+    rows = {r["scenario"]: r for r in read_csv(work / "results/tables/tiny_scenarios/scenarios.csv")}
+    assert set(rows) == {"lines", "boxes"}
+    for name, cube in (("boxes", boxes_cube), ("lines", lines_cube)):
+        assert float(rows[name]["adversarial_rate_mean"]) == pytest.approx(cube.attrs["adversarial_rate"])
+    assert rows["boxes"]["step_units"] == "px" and rows["lines"]["step_units"] == "degree"
+    claims = read_csv(work / "results/tables/tiny_scenarios/scenario_claims.csv")
+    assert sorted((c["scenario"], c["claim"]) for c in claims) == sorted(
+        (s, c) for s in ("lines", "boxes") for c in ("boundary", "size", "distance")
+    )
+    for fig in ("fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
+        for folder in ("boxes/paper", "paper"):
+            png = (work / "results/figures/tiny_scenarios" / folder / f"{fig}.png").read_bytes()
+            assert png.startswith(b"\x89PNG") and len(png) > 5000
+    assert (work / "results/tables/tiny_scenarios/table1.csv").exists()
+    # The boxes' adversarial flips, re-classified by a plain forward pass of the stored net.
+    config = validate_config(load_config_file(work / "config/tiny_scenarios.yaml"))
+    net = variant_config(config, "boxes/paper")
+    model_dir = work / "results/models/boxes/paper/D16_step1.0/seed0"
+    arch, params, _ = load_model(model_dir / "summary.json", model_dir / "params.msgpack", 16, 1.0, 0, net)
+    dataset = read_search_like(work / "results/datasets/boxes/D16_step1.0.nc")
+    from onepixel.models.inference import make_margin_fn
+
+    margin_fn = make_margin_fn(arch)
+    positions, rows_, cols = np.nonzero(boxes_cube["adversarial"].values)
+    assert positions.size > 0
+    for pos, row, col in list(zip(positions, rows_, cols, strict=True))[:20]:
+        image = dataset["images"].values[int(boxes_cube["image"].values[pos])].astype(np.float32)
+        image[row, col] = 1 - image[row, col]
+        margin = float(np.asarray(margin_fn(params, image[None]))[0])
+        assert (margin > 0) != bool(boxes_cube["label"].values[pos])
+
+
+@pytest.mark.slow
+def test_a_scenario_option_change_reruns_that_scenario_alone(tiny_scenarios, tmp_path):
+    cfg = yaml.safe_load((REPO / "config" / "tiny_scenarios.yaml").read_text())
+    cfg["dataset"]["grids"]["boxes"]["margin"] = 3.0
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    run = snakemake(tiny_scenarios, "-n", "--cores", "2", "--configfile", str(changed))
+    assert run.returncode == 0, run.stderr
+    counts = job_counts(run.stdout)
+    assert counts["make_scenario_dataset"] == counts["train_model"] == counts["flip_search"] == 1
+    assert "make_dataset" not in counts and "tables" not in counts
+    assert "results/models/boxes/paper/D16_step1.0/seed0/params.msgpack" in run.stdout

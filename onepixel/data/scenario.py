@@ -18,6 +18,21 @@ import numpy as np
 import xarray as xr
 
 from onepixel.data.flips import one_flip_pairs
+from onepixel.io import read_netcdf, write_netcdf
+
+# What a scenario's dataset file holds (the lines' files: onepixel.data.lines).
+DATASET_KIND = "dataset"
+SCENARIO_VARIABLES = (
+    "images",
+    "label",
+    "ambiguous",
+    "boundary_distance",
+    "generator_image",
+    "pair_image",
+    "pair_row",
+    "pair_col",
+    "pair_target",
+)
 
 
 @dataclass(frozen=True)
@@ -157,3 +172,12 @@ def scenario_dataset(scenario: Scenario, size: int, step: float) -> xr.Dataset:
         label_names=", ".join(scenario.label_names),
     )
     return ds
+
+
+def write_scenario_dataset(ds: xr.Dataset, path) -> None:
+    write_netcdf(ds, path, DATASET_KIND)
+
+
+def read_scenario_dataset(path, lazy: bool = False) -> xr.Dataset:
+    """A scenario's dataset file, checked to hold what ``scenario_dataset`` writes."""
+    return read_netcdf(path, DATASET_KIND, SCENARIO_VARIABLES, lazy=lazy)

@@ -20,8 +20,6 @@ SEARCH_VARIABLES = (
     "on_manifold",
     "base_margin",
     "label",
-    "angle",
-    "length",
 )
 
 
@@ -171,8 +169,9 @@ def write_search(ds: xr.Dataset, path) -> None:
     write_netcdf(ds, path, SEARCH_KIND)
 
 
-def read_search(path, lazy: bool = False) -> xr.Dataset:
-    return read_netcdf(path, SEARCH_KIND, SEARCH_VARIABLES, lazy=lazy)
+def read_search(path, lazy: bool = False, required: tuple[str, ...] = ()) -> xr.Dataset:
+    """A flip cube file; ``required``: per-image coordinates it must hold besides the cube's own."""
+    return read_netcdf(path, SEARCH_KIND, SEARCH_VARIABLES + tuple(required), lazy=lazy)
 
 
 def open_cube(path) -> xr.Dataset:

@@ -6,9 +6,11 @@ import copy
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import yaml
 
 from onepixel.models.architecture import Architecture  # no JAX: the reading jobs import this
+from onepixel.study.scenarios import LINES, REGISTRY, grid_steps, make_scenario, scenario_names
 from onepixel.study.variants import merge_overrides
 
 # Package data (pyproject.toml), so a non-editable install finds it; the
@@ -146,6 +148,9 @@ def _validate(config: dict, schema: dict | None) -> dict:
     validator = StrictValidator(schema)
     _raise_first(validator.iter_errors(config))
     _validate_variants(config, schema)
+    _validate_scenarios(config)
+    if LINES not in scenario_names(config):
+        return _validate_model(config)
     for i, step in enumerate(config["angle_steps"]):
         per_half_turn = 180.0 / step
         if abs(per_half_turn - round(per_half_turn)) > 1e-9:
@@ -174,11 +179,64 @@ def _validate(config: dict, schema: dict | None) -> dict:
                 f"config key 'dataset.length_min': {length_min} > D - length_max_margin "
                 f"for D={size}. Fix: lower dataset.length_min or remove {size} from sizes"
             )
+    return _validate_model(config)
+
+
+def _validate_model(config: dict) -> dict:
+    for size in config["sizes"]:
         try:
             Architecture.from_config(size, config["model"]).validate()
         except ValueError as error:
             raise ConfigError(f"config key 'model' / 'sizes': {error}") from None
     return config
+
+
+def _validate_scenarios(config: dict) -> None:
+    """Registered scenario names, a grid for each, options its generator takes, a grid at every size."""
+    chosen = scenario_names(config)
+    grids = config["dataset"]["grids"]
+    for name in chosen:
+        if name not in REGISTRY:
+            raise ConfigError(
+                f"config key 'dataset.scenario': {name!r} is not a scenario. "
+                f"Fix: use one of {sorted(REGISTRY)}"
+            )
+    for name in grids:
+        if name not in REGISTRY or name == LINES:
+            raise ConfigError(
+                f"config key 'dataset.grids.{name}': not a scenario with a grid of its own. "
+                f"Fix: use one of {sorted(set(REGISTRY) - {LINES})} (the lines take angle_steps)"
+            )
+    for name in chosen:
+        if name == LINES:
+            continue
+        if name not in grids:
+            raise ConfigError(
+                f"config key 'dataset.grids.{name}': missing for the chosen scenario. "
+                f"Fix: add dataset.grids.{name}: {{steps: [{REGISTRY[name].default_step}]}}"
+            )
+        try:
+            scenario = make_scenario(config, name)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(
+                f"config key 'dataset.grids.{name}': {error}. Fix: use the options of "
+                f"{type(REGISTRY[name]).__name__}.__init__ (onepixel/data/) besides steps"
+            ) from None
+        for size in config["sizes"]:
+            for step in grid_steps(config, name):
+                axes = scenario.grid(size, step)
+                labels = scenario.label(*np.meshgrid(*axes, indexing="ij")) if min(map(len, axes)) else []
+                if len(np.unique(labels)) < 2:
+                    raise ConfigError(
+                        f"config key 'dataset.grids.{name}.steps': step {step} gives no images of both "
+                        f"classes at D={size}. Fix: use a smaller step or a larger size"
+                    )
+    clash = sorted(set(config["variants"]) & set(REGISTRY))
+    if clash:
+        raise ConfigError(
+            f"config key 'variants.{clash[0]}': a variant may not share a scenario's name "
+            "(both are path levels). Fix: rename the variant"
+        )
 
 
 def _raise_first(errors, prefix=()) -> None:

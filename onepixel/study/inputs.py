@@ -10,16 +10,23 @@ which of its nets: ``net`` (the variant's network, searched and tabled),
 from __future__ import annotations
 
 from onepixel.data.lines import read_dataset
+from onepixel.data.scenario import read_scenario_dataset
 from onepixel.io import ResultFileError, check_identity, rebuild_hint
 from onepixel.models.architecture import Architecture
 from onepixel.search.cube import read_search
+from onepixel.study.scenarios import LINES, file_identity, scenario_of
 from onepixel.study.settings import dataset_settings, round_settings, search_settings, training_settings
 from onepixel.study.variants import config_variant
 
 
 def net_identity(size: int, step: float, seed: int, config: dict, role: str = "net") -> dict:
-    """What a net's files record about whose they are (and what their paths name)."""
-    return dict(variant=config_variant(config), size=size, angle_step=step, seed=seed, role=role)
+    """What a net's files record about whose they are (and what their paths name).
+
+    A net of the lines records no scenario and its angle step (as the
+    paper's files always did); of another scenario, the scenario and its grid step.
+    """
+    identity = file_identity(scenario_of(config), size, step)
+    return dict(variant=config_variant(config), **identity, seed=seed, role=role)
 
 
 def net_training_settings(config: dict, size: int, role: str = "net") -> dict:
@@ -31,30 +38,33 @@ def net_search_settings(config: dict, size: int, role: str = "net") -> dict:
 
 
 def open_dataset(path, size: int, step: float, config: dict, lazy: bool = False):
-    """A dataset file, refused unless it is the one of (D, step) under the config's settings.
+    """A dataset file, refused unless it is the one of (scenario, D, step) under the config's settings.
 
     ``lazy``: its data read when indexed, see ``io.read_netcdf``.
     """
-    ds = read_dataset(path, lazy=lazy)
-    check_identity(
-        path, "dataset", ds.attrs, dict(size=size, angle_step=step), dataset_settings(config, size)
-    )
+    scenario = scenario_of(config)
+    ds = (read_dataset if scenario == LINES else read_scenario_dataset)(path, lazy=lazy)
+    identity = file_identity(scenario, size, step)
+    check_identity(path, "dataset", ds.attrs, identity, dataset_settings(config, size))
     return ds
 
 
 def open_search(path, size: int, step: float, seed: int, config: dict, role: str = "net", lazy=False):
     """A flip cube (``lazy``: its data read when indexed, see ``io.read_netcdf``)."""
-    cube = read_search(path, lazy=lazy)
+    # The lines' cubes carry each image's angle and length, another scenario's its boundary distance.
+    per_image = ("angle", "length") if scenario_of(config) == LINES else ("boundary_distance",)
+    cube = read_search(path, lazy=lazy, required=per_image)
     expected = net_identity(size, step, seed, config, role)
     check_identity(path, "flip cube", cube.attrs, expected, net_search_settings(config, size, role))
     return cube
 
 
 def open_summary(path, size: int, step: float, seed: int, config: dict):
-    """A per-network search summary (NetCDF)."""
+    """A per-network search summary (NetCDF): the lines' per angle, other scenarios' per boundary distance."""
+    from onepixel.study.scenario_summary import read_scenario_summary
     from onepixel.study.summary import read_summary
 
-    summary = read_summary(path)
+    summary = (read_summary if scenario_of(config) == LINES else read_scenario_summary)(path)
     expected = net_identity(size, step, seed, config)
     check_identity(path, "search summary", summary.attrs, expected, search_settings(config, size))
     return summary

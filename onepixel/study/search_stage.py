@@ -19,6 +19,8 @@ from onepixel.study.inputs import (
     open_search,
 )
 from onepixel.study.provenance import provenance_attrs
+from onepixel.study.scenario_summary import write_scenario_summary
+from onepixel.study.scenarios import LINES, scenario_of
 from onepixel.study.summary import write_summary
 
 log = logging.getLogger("onepixel")
@@ -66,7 +68,8 @@ def run_search(
     write_search(cube, out_path)
     _log_search(cube, seconds)
     if search_summary_out is not None:
-        write_summary(ds, cube, size, config, search_summary_out)
+        writer = write_summary if scenario_of(config) == LINES else write_scenario_summary
+        writer(ds, cube, size, config, search_summary_out)
         log.info("search summary written to %s", search_summary_out)
 
 
@@ -95,12 +98,24 @@ def search_dataset(model, params, ds, config: dict):
         chunk_candidates=search_cfg["chunk_candidates"],
         # Valid images: every image of the dataset (ambiguous ones too).
         lands_on=dataset_landing(ds, chosen),
-        image_coords={
+        image_coords=searched_image_coords(ds, chosen),
+    )
+
+
+def searched_image_coords(ds, chosen) -> dict:
+    """The cube's per-image coordinates: lines' angle and length, else generator and boundary distance."""
+    if "rep_angle" in ds and "boundary_distance" not in ds:
+        return {
             "image": ds["image"].values[chosen],
             "angle": ds["rep_angle"].values[chosen],
             "length": ds["rep_length"].values[chosen],
-        },
-    )
+        }
+    representatives = {name: ds[name].values[chosen] for name in ds.coords if name.startswith("rep_")}
+    return {
+        "image": ds["image"].values[chosen],
+        "boundary_distance": ds["boundary_distance"].values[chosen],
+        **representatives,
+    }
 
 
 def _log_search(cube, seconds: float) -> None:

@@ -9,9 +9,19 @@ sizes it names.
 
 from __future__ import annotations
 
+from onepixel.study.scenarios import LINES, scenario_of, scenario_options
+
 
 def dataset_settings(config: dict, size: int) -> dict:
-    """What a dataset file of size D is built from."""
+    """What a dataset file of size D is built from (a net config's, or a study's of one scenario).
+
+    The lines: their rasteriser, lengths and positive range (as before the
+    scenarios came, so the paper's files stay valid); any other scenario: its
+    name and generator options.
+    """
+    scenario = scenario_of(config)
+    if scenario != LINES:
+        return {"scenario": scenario, "options": scenario_options(config, scenario)}
     dataset = config["dataset"]
     by_size = {str(k): v for k, v in (dataset.get("length_min_by_size") or {}).items()}
     return {
@@ -55,8 +65,20 @@ def attack_settings(config: dict, size: int, method: str) -> dict:
 
 
 def study_settings(config: dict) -> dict:
-    """What the study tables depend on besides their inputs (Table 1 rebuilds datasets)."""
-    return {key: config[key] for key in ("dataset", "model", "training", "search")}
+    """What a net config's tables depend on besides their inputs (Table 1 rebuilds datasets).
+
+    The dataset keys of its own scenario only: another scenario's grid does not touch them.
+    """
+    settings = {key: config[key] for key in ("model", "training", "search")}
+    dataset = {k: v for k, v in config["dataset"].items() if k not in ("scenario", "grids")}
+    scenario = scenario_of(config)
+    if scenario != LINES:
+        dataset = {
+            "scenario": scenario,
+            "grid": config["dataset"]["grids"][scenario],
+            "exclude_ambiguous": config["dataset"]["exclude_ambiguous"],
+        }
+    return {"dataset": dataset, **settings}
 
 
 def figure_settings(config: dict, size: int, figure: str) -> dict:

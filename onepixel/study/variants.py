@@ -36,12 +36,24 @@ def merge_overrides(config: dict, overrides: dict) -> dict:
 
 
 def variant_config(config: dict, name: str) -> dict:
-    """The net config of variant ``name``: what its training, search and summaries read."""
+    """The net config of variant ``name``: what its training, search and summaries read.
+
+    ``name`` may carry a scenario level, ``ellipses/paper`` (a net key of
+    ``onepixel.study.scenarios``): the net config's ``dataset.scenario`` is
+    then that one scenario; a plain name is the lines' (or the study's only
+    scenario's) variant.
+    """
+    scenario, _, name = name.rpartition("/")
     variants = config["variants"]
     if name not in variants:
         raise KeyError(f"variant {name!r} is not in the config's variants {sorted(variants)}")
     merged = merge_overrides({k: v for k, v in config.items() if k != "variants"}, variants[name])
     merged["variant"] = name
+    if "dataset" in merged:
+        chosen = merged["dataset"].get("scenario", "lines")
+        merged["dataset"] = {**merged["dataset"], "scenario": scenario or "lines"}
+        if not scenario and isinstance(chosen, str):
+            merged["dataset"]["scenario"] = chosen
     return merged
 
 

@@ -29,7 +29,6 @@ SUMMARY_KIND = "training_summary"
 # Keys every training summary holds; the tables and the search read them.
 SUMMARY_KEYS = (
     "size",
-    "angle_step",
     "seed",
     "architecture",
     "n_images",
@@ -66,6 +65,8 @@ def load_summary(path) -> dict:
     if not isinstance(summary, dict) or summary.get(KIND_ATTR) != SUMMARY_KIND:
         raise ResultFileError(f"{path}: not an onepixel training summary; {rebuild_hint(path)}")
     missing = [key for key in SUMMARY_KEYS if key not in summary]
+    if "angle_step" not in summary and "grid_step" not in summary:
+        missing.append("angle_step")  # a line net's; another scenario's records its grid_step
     if missing:
         raise ResultFileError(f"{path}: training summary lacks keys {missing}; {rebuild_hint(path)}")
     return summary
@@ -134,6 +135,7 @@ def load_network(model_dir) -> Network:
     except (TypeError, ValueError) as error:
         raise ResultFileError(f"{model_dir / 'summary.json'}: bad architecture ({error})") from None
     meta, state = read_checkpoint(model_dir / "params.msgpack")
-    identity = {key: summary.get(key) for key in ("variant", "size", "angle_step", "seed", "role")}
+    keys = ("variant", "scenario", "size", "angle_step", "grid_step", "seed", "role")
+    identity = {key: summary[key] for key in keys if key in summary}
     check_identity(model_dir / "params.msgpack", "checkpoint", meta, identity)
     return Network(CNN(arch), restore_params(state, arch, model_dir / "params.msgpack"), summary)

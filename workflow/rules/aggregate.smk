@@ -1,6 +1,7 @@
 # Aggregation and plotting are quick: on a cluster they run on the submit host.
 localrules:
     tables,
+    scenario_tables,
     figure2_examples,
     figure3_adversarial,
     figures_from_summaries,
@@ -28,7 +29,9 @@ rule tables:
         mem_mb=4000,
         runtime=60,
     params:
-        settings=as_json({v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}),
+        settings=as_json(
+            {v: settings.study_settings(NET_CONFIGS[v]) for v in LINE_KEYS}
+        ),
     script:
         "../scripts/tables.py"
 
@@ -47,7 +50,9 @@ rule figure2_examples:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=as_json(settings.dataset_settings(config, FIRST["D"])),
+        settings=as_json(
+            settings.dataset_settings(scenario_config(scenarios.LINES), FIRST["D"])
+        ),
     script:
         "../scripts/figures.py"
 
@@ -108,6 +113,40 @@ rule figures_of_variants:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=as_json({v: settings.study_settings(NET_CONFIGS[v]) for v in VARIANTS}),
+        settings=as_json(
+            {v: settings.study_settings(NET_CONFIGS[v]) for v in LINE_KEYS}
+        ),
     script:
         "../scripts/figures.py"
+
+
+# The scenarios' rate table and the paper's observations checked on each
+# (the lines' from their cubes: their summaries are per angle).
+rule scenario_tables:
+    input:
+        datasets=dataset_paths(SCENARIOS),
+        summaries=per_seed_paths(
+            SUMMARIES, [k for k in NET_KEYS if key_scenario(k) != scenarios.LINES]
+        ),
+        line_cubes=per_seed_paths(
+            "results/search/{variant}/D{D}_step{step}/seed{seed}.nc"
+        ),
+        training=per_seed_paths(
+            "results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
+            NET_KEYS,
+        ),
+    output:
+        scenarios=SCENARIO_TABLES["scenarios"],
+        claims=SCENARIO_TABLES["scenario_claims"],
+    log:
+        aggregate("logs", "scenario_tables.log"),
+    conda:
+        CPU_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        settings=as_json({k: settings.study_settings(NET_CONFIGS[k]) for k in NET_KEYS}),
+    script:
+        "../scripts/scenario_tables.py"

@@ -1,6 +1,6 @@
 rule attack:
     input:
-        dataset="results/datasets/D{D}_step{step}.nc",
+        dataset=dataset_input,
         cube="results/search/{variant}/D{D}_step{step}/seed{seed}.nc",
         params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
         summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 
 from onepixel.io import as_json
 from onepixel.study.config import ConfigError, step_name, validate_config
-from onepixel.study import inputs, settings, variants
+from onepixel.study import inputs, scenarios, settings, variants
 from snakemake.logging import logger
 
 try:
@@ -23,15 +23,27 @@ STEPS = [step_name(s) for s in config["angle_steps"]]
 SEEDS = config["seeds"]
 COMBOS = [(d, s) for d in SIZES for s in STEPS]
 VARIANTS = variants.variant_names(config)
-# Each variant's net config: the study config with its model/training overrides.
-NET_CONFIGS = {v: variants.variant_config(config, v) for v in VARIANTS}
+# The toy scenarios: the lines keep the paper's paths; every other scenario is
+# a path level above the variant, and a net key names both ("ellipses/paper").
+SCENARIOS = scenarios.scenario_names(config)
+SCENARIO_STEPS = {
+    s: [step_name(x) for x in scenarios.grid_steps(config, s)] for s in SCENARIOS
+}
+OTHER_SCENARIOS = [s for s in SCENARIOS if s != scenarios.LINES]
+# The lines' variants: the paper's tables, Fig. 2, the variant figures and attacks.
+LINE_KEYS = VARIANTS if scenarios.LINES in SCENARIOS else []
+NET_KEYS = [scenarios.net_key(s, v) for s in SCENARIOS for v in VARIANTS]
+# Each net key's net config: the study config with its scenario and its
+# variant's model/training overrides.
+NET_CONFIGS = {k: variants.variant_config(config, k) for k in NET_KEYS}
 # The sizes each variant's net fits; a (variant, D) that does not fit is skipped.
 VARIANT_SIZES = {}
-for _variant in VARIANTS:
-    VARIANT_SIZES[_variant], _skipped = variants.variant_sizes(config, _variant)
+for _key in NET_KEYS:
+    _variant = scenarios.split_net_key(_key)[1]
+    VARIANT_SIZES[_key], _skipped = variants.variant_sizes(config, _variant)
     for _size, _reason in _skipped.items():
         # Snakemake's logger: on stderr and in .snakemake/log/ of the run.
-        logger.warning(f"variant {_variant}: D={_size} skipped ({_reason})")
+        logger.warning(f"variant {_key}: D={_size} skipped ({_reason})")
 NET_DIR = "{variant}/D{D}_step{step}/seed{seed}"
 ROUND_DIR = "results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}"
 CPU_ENV = "../../envs/onepixel-cpu.yaml"
@@ -42,7 +54,8 @@ ACCELERATOR_ENV = "../../envs/onepixel-{}.yaml".format(config.get("accelerator",
 
 
 wildcard_constraints:
-    variant="|".join(VARIANTS),
+    variant="|".join(NET_KEYS),
+    scenario="|".join(OTHER_SCENARIOS) or "(?!)",
     D=r"\d+",
     step=r"\d+\.\d+",
     seed=r"\d+",
@@ -63,10 +76,19 @@ def net_config(wildcards):
     return NET_CONFIGS[wildcards.variant]
 
 
+def scenario_config(scenario):
+    """The study config of the one scenario (what its datasets are built from)."""
+    return scenarios.single_scenario_config(config, scenario)
+
+
 def settings_param(kind, role="net"):
     """A rule's params: the config its results depend on (a change reruns it)."""
     if kind == "dataset":
-        return lambda wc: as_json(settings.dataset_settings(config, int(wc.D)))
+        return lambda wc: as_json(
+            settings.dataset_settings(
+                scenario_config(wc.get("scenario", scenarios.LINES)), int(wc.D)
+            )
+        )
     of = {
         "training": inputs.net_training_settings,
         "search": inputs.net_search_settings,
@@ -86,17 +108,34 @@ def figure_settings_param(wildcards):
     )
 
 
-def dataset_paths():
-    return [f"results/datasets/D{d}_step{s}.nc" for d, s in COMBOS]
+def dataset_paths(scenario_list=(scenarios.LINES,)):
+    """The datasets of the given scenarios that the study runs (default: the lines')."""
+    return [
+        scenarios.dataset_path(c, d, s)
+        for c in scenario_list
+        if c in SCENARIOS
+        for d in SIZES
+        for s in SCENARIO_STEPS[c]
+    ]
+
+
+def key_scenario(key):
+    return scenarios.split_net_key(key)[0]
+
+
+def dataset_input(wildcards):
+    """A net's dataset: of its scenario, D and step."""
+    scenario = key_scenario(wildcards.variant)
+    return scenarios.dataset_path(scenario, wildcards.D, wildcards.step)
 
 
 def per_seed_paths(pattern, variant_list=None):
-    """``pattern`` for every net of the given variants (default: all) that fits its D."""
+    """``pattern`` for every net of the given net keys (default: the lines') that fits its D."""
     return [
         pattern.format(variant=v, D=d, step=s, seed=k)
-        for v in variant_list or VARIANTS
+        for v in (LINE_KEYS if variant_list is None else variant_list)
         for d in VARIANT_SIZES[v]
-        for s in STEPS
+        for s in SCENARIO_STEPS[key_scenario(v)]
         for k in SEEDS
     ]
 
@@ -161,9 +200,9 @@ def attack_paths():
 
 
 def extra_training_paths():
-    """Training summaries of teachers and adversarial rounds (their cost counts to the variant)."""
+    """Training summaries of the lines' teachers and adversarial rounds (their cost counts to the variant)."""
     paths = []
-    for v in VARIANTS:
+    for v in LINE_KEYS:
         if kind_of(v) == "distillation":
             paths += per_seed_paths(f"results/teachers/{NET_DIR}/summary.json", [v])
         if kind_of(v) == "adversarial":
@@ -195,6 +234,15 @@ TABLES = {
         "adversarial_rounds",
     )
 }
+# The scenarios' tables (a study of scenarios besides the lines).
+SCENARIO_TABLES = {
+    name: report(
+        aggregate("tables", f"{name}.csv"),
+        caption=str(REPORT_DIR / f"{name}.rst"),
+        category="Tables",
+    )
+    for name in ("scenarios", "scenario_claims")
+}
 VARIANT_FIGURES = [
     "fig3_adversarial",
     "fig4_likelihood",
@@ -217,19 +265,24 @@ def figure_paths(name, caption=None):
 
 def all_outputs():
     # Plain paths: the report flags (and captions) belong to the rules' outputs.
-    names = STUDY_FIGURES + [
-        f"{v}/{name}" for v in VARIANTS if VARIANT_SIZES[v] for name in VARIANT_FIGURES
+    names = [
+        f"{v}/{name}" for v in NET_KEYS if VARIANT_SIZES[v] for name in VARIANT_FIGURES
     ]
+    tables = scenario_tables = attacks = []
+    if LINE_KEYS:
+        names += STUDY_FIGURES
+        tables = [str(p) for p in TABLES.values()]
+        tables.append(aggregate("tables", "provenance.json"))
+    if OTHER_SCENARIOS:
+        scenario_tables = [str(p) for p in SCENARIO_TABLES.values()]
     figures = [str(p) for name in names for p in figure_paths(name).values()]
-    tables = [str(p) for p in TABLES.values()]
-    attacks = []
-    if config["attacks"]["enabled"]:
+    if config["attacks"]["enabled"] and LINE_KEYS:
         attacks = [
             aggregate("tables", "attack_recall.csv"),
             aggregate("figures", "attack_recall.png"),
             aggregate("figures", "attack_recall.pdf"),
         ]
-    return tables + [aggregate("tables", "provenance.json")] + figures + attacks
+    return tables + scenario_tables + figures + attacks
 
 
 SUMMARIES = "results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc"
@@ -240,14 +293,15 @@ FIRST = dict(D=SIZES[0], step=STEPS[0], seed=SEEDS[0])
 
 def first_net(wildcards):
     """Fig. 3 draws the first net of a variant (its smallest fitting D)."""
+    scenario = key_scenario(wildcards.variant)
     net = dict(
         variant=wildcards.variant,
         D=VARIANT_SIZES[wildcards.variant][0],
-        step=STEPS[0],
+        step=SCENARIO_STEPS[scenario][0],
         seed=SEEDS[0],
     )
     return {
-        "dataset": "results/datasets/D{D}_step{step}.nc".format(**net),
+        "dataset": scenarios.dataset_path(scenario, net["D"], net["step"]),
         "cube": "results/search/{variant}/D{D}_step{step}/seed{seed}.nc".format(**net),
         "params": "results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack".format(
             **net

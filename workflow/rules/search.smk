@@ -1,6 +1,6 @@
 rule flip_search:
     input:
-        dataset="results/datasets/D{D}_step{step}.nc",
+        dataset=dataset_input,
         params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
         summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
     output:
@@ -28,7 +28,7 @@ rule flip_search:
 # Adversarial training: the exhaustive search of a round's net gives the next round's flips.
 rule search_round:
     input:
-        dataset="results/datasets/D{D}_step{step}.nc",
+        dataset=dataset_input,
         params="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/params.msgpack",
         summary="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/summary.json",
     output:

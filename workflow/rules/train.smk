@@ -1,7 +1,7 @@
 rule train_model:
     input:
         unpack(training_inputs),
-        dataset="results/datasets/D{D}_step{step}.nc",
+        dataset=dataset_input,
     output:
         params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
         history="results/models/{variant}/D{D}_step{step}/seed{seed}/history.csv",
@@ -27,7 +27,7 @@ rule train_model:
 # Defensive distillation: the teacher, trained at the variant's temperature.
 rule train_teacher:
     input:
-        dataset="results/datasets/D{D}_step{step}.nc",
+        dataset=dataset_input,
     output:
         params="results/teachers/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
         history="results/teachers/{variant}/D{D}_step{step}/seed{seed}/history.csv",
@@ -54,7 +54,7 @@ rule train_teacher:
 rule train_round:
     input:
         unpack(training_inputs),
-        dataset="results/datasets/D{D}_step{step}.nc",
+        dataset=dataset_input,
     output:
         params="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/params.msgpack",
         history="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/history.csv",

@@ -11,7 +11,11 @@ from onepixel.study.figures import files as figures  # noqa: E402
 from onepixel.study.logs import run_stage  # noqa: E402
 from onepixel.study.paths import parse_net_path, parse_result_path  # noqa: E402
 from onepixel.study.search_stage import confirm_adversarial_flips  # noqa: E402
+from onepixel.study.scenarios import LINES, single_scenario_config  # noqa: E402
 from onepixel.study.variants import variant_config  # noqa: E402
+
+# Fig. 2 and the variant figures are the lines' (a study may run other scenarios too).
+lines_config = single_scenario_config(snakemake.config, LINES)
 
 
 def draw():
@@ -19,14 +23,14 @@ def draw():
     name = Path(snakemake.output.png).stem
     if name == "fig2_examples":
         key = parse_result_path(snakemake.input.dataset)
-        figures.figure2_examples(snakemake.input.dataset, key, snakemake.config, *out)
+        figures.figure2_examples(snakemake.input.dataset, key, lines_config, *out)
     elif name.startswith("variants_"):
         summaries = {parse_net_path(p): p for p in snakemake.input.summaries}
         draw_variants = {
             "variants_rate": figures.figure_variants_rate,
             "variants_heatmaps": figures.figure_variants_heatmaps,
         }[name]
-        draw_variants(summaries, snakemake.config, *out)
+        draw_variants(summaries, lines_config, *out)
     elif name == "fig3_adversarial":
         net_config = variant_config(snakemake.config, snakemake.wildcards.variant)
         cube, confirmed = confirm_adversarial_flips(

@@ -10,6 +10,7 @@ limit_cpu_threads(snakemake.threads, uses_jax=False)
 from onepixel.study.tables.paper import write_tables  # noqa: E402
 from onepixel.study.logs import run_stage  # noqa: E402
 from onepixel.study.paths import parse_net_path, parse_result_path, path_role  # noqa: E402
+from onepixel.study.scenarios import LINES, single_scenario_config  # noqa: E402
 
 
 def keyed(paths):
@@ -28,7 +29,8 @@ run_stage(
     nets(snakemake.input.training),
     nets(snakemake.input.extra_training, with_role=True),
     snakemake.input.paper,
-    snakemake.config,
+    # The paper's tables are the lines' (a study may run other scenarios too).
+    single_scenario_config(snakemake.config, LINES),
     dict(snakemake.output.items()),
     outputs=snakemake.output,
 )

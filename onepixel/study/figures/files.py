@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from onepixel.study.figures import paper, variants
+from onepixel.study.figures import paper, scenarios, variants
 from onepixel.study.figures.common import save_figure
 from onepixel.study.inputs import open_dataset, open_summary
+from onepixel.study.scenarios import LINES, make_scenario, scenario_of
 from onepixel.study.variants import variant_config, variant_names
 
 
@@ -40,6 +41,12 @@ def figure3_adversarial(cube, confirmations, config, png, pdf) -> None:
 
 def figure4_likelihood(summary_paths, config, png, pdf) -> None:
     groups = summary_groups(summary_paths, config)
+    scenario = scenario_of(config)
+    if scenario != LINES:
+        units = make_scenario(config, scenario).distance_units
+        figure = scenarios.fig4_boundary_likelihood(groups, scenario, units)
+        save_figure(figure, png, pdf, config, f"Fig. 4 ({scenario}) likelihood against boundary distance")
+        return
     figure = paper.fig4_likelihood(
         groups, config["dataset"]["positive_range_deg"], config["analysis"]["window_deg"]
     )
@@ -47,12 +54,20 @@ def figure4_likelihood(summary_paths, config, png, pdf) -> None:
 
 
 def figure5_heatmaps(summary_paths, config, png, pdf) -> None:
-    figure = paper.fig5_heatmaps(summary_groups(summary_paths, config), config["dataset"])
+    groups, scenario = summary_groups(summary_paths, config), scenario_of(config)
+    if scenario == LINES:
+        figure = paper.fig5_heatmaps(groups, config["dataset"])
+    else:
+        figure = scenarios.fig5_near_heatmaps(groups, scenario)
     save_figure(figure, png, pdf, config, "Fig. 5 heatmaps")
 
 
 def figure6_redundancy(summary_paths, config, png, pdf) -> None:
-    figure = paper.fig6_redundancy(summary_groups(summary_paths, config))
+    scenario = scenario_of(config)
+    if scenario == LINES:
+        figure = paper.fig6_redundancy(summary_groups(summary_paths, config))
+    else:
+        figure = paper.fig6_redundancy(summary_groups(summary_paths, config), "", f"Fig. 6 ({scenario})")
     save_figure(figure, png, pdf, config, "Fig. 6 rate against redundancy")
 
 

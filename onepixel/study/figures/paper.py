@@ -59,10 +59,12 @@ def fig3_adversarial(cube, confirmations):
     axes = axes[0]
     label = int(cube["label"].values[image_pos])
     axes[0].imshow(base_image, cmap="gray_r", interpolation="nearest")
+    if "angle" in cube.coords:
+        generator = f"α={cube['angle'].values[image_pos]:g}°, L={int(cube['length'].values[image_pos])}"
+    else:  # another scenario: the image's signed distance to its decision boundary
+        generator = f"boundary distance {float(cube['boundary_distance'].values[image_pos]):+.2f}"
     axes[0].set_title(
-        f"image: α={cube['angle'].values[image_pos]:g}°, "
-        f"L={int(cube['length'].values[image_pos])}\nlabel {label}, "
-        f"margin {float(cube['base_margin'].values[image_pos]):+.2f}",
+        f"image: {generator}\nlabel {label}, margin {float(cube['base_margin'].values[image_pos]):+.2f}",
         fontsize=9,
     )
     for ax, (row, col), m in zip(axes[1:], pixels, margins, strict=False):
@@ -76,9 +78,15 @@ def fig3_adversarial(cube, confirmations):
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    step = (
+        f"step {cube.attrs['angle_step']}°"
+        if "angle_step" in cube.attrs
+        else f"grid step {cube.attrs['grid_step']}"
+    )
+    scenario = f"{cube.attrs['scenario']}, " if "scenario" in cube.attrs else ""
     fig.suptitle(
         f"Fig. 3: confirmed one-pixel adversarial examples "
-        f"(D={cube.attrs['size']}, step {cube.attrs['angle_step']}°, seed {cube.attrs['seed']})"
+        f"({scenario}D={cube.attrs['size']}, {step}, seed {cube.attrs['seed']})"
     )
     return fig
 
@@ -172,7 +180,7 @@ def redundancy(n_images: int, size: int) -> float:
     return float(np.log2(n_images) / size**2)
 
 
-def fig6_redundancy(groups: dict):
+def fig6_redundancy(groups: dict, step_unit: str = "°", title: str = "Fig. 6"):
     """Adversarial rate against the manifold's redundancy log2(N) / D², mean ± sd over seeds."""
     fig, ax = new_figure(figsize=(6, 4.2))
     steps = sorted({k[1] for k in groups})
@@ -187,7 +195,7 @@ def fig6_redundancy(groups: dict):
             marker=markers[step],
             color=size_colour(size),
             capsize=3,
-            label=f"step {step}°" if size == min(k[0] for k in groups) else None,
+            label=f"step {step}{step_unit}" if size == min(k[0] for k in groups) else None,
         )
         ax.annotate(f"{size}", (x, rates.mean()), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
@@ -195,5 +203,5 @@ def fig6_redundancy(groups: dict):
     ax.set_xlabel("redundancy log2(N) / D² (manifold bits per image pixel)")
     ax.set_ylabel("adversarial rate ADV / (N D²)")
     ax.legend(fontsize=8)
-    ax.set_title("Fig. 6: adversarial rate against redundancy (mean ± sd over seeds)", fontsize=9)
+    ax.set_title(f"{title}: adversarial rate against redundancy (mean ± sd over seeds)", fontsize=9)
     return fig
