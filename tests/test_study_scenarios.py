@@ -14,7 +14,7 @@ from onepixel.search.cube import dataset_landing
 from onepixel.study.config import ConfigError, validate_config
 from onepixel.study.dataset_stage import make_dataset, study_dataset
 from onepixel.study.inputs import net_identity, open_dataset
-from onepixel.study.scenario_summary import summarise_scenario_search
+from onepixel.study.scenario_summary import distance_bins, pixel_object_distance, summarise_scenario_search
 from onepixel.study.scenarios import (
     net_key,
     parse_scenario_path,
@@ -171,8 +171,10 @@ def test_the_scenario_summary_matches_plain_loops_over_the_cube(boxes_search):
     adversarial = cube["adversarial"].values
     assert adversarial.sum() > 50
     size = 16
-    by_distance = np.zeros(size + 1, int)
-    candidates = np.zeros(size + 1, int)
+    bins = int(np.ceil(size * np.sqrt(2))) + 1
+    assert summary.sizes["object_distance"] == bins
+    by_distance = np.zeros(bins, int)
+    candidates = np.zeros(bins, int)
     for pos, image_id in enumerate(cube["image"].values):
         image = ds["images"].values[image_id]
         objects = np.argwhere(image == 1)
@@ -195,6 +197,15 @@ def test_the_scenario_summary_matches_plain_loops_over_the_cube(boxes_search):
     flips = cube["n_adversarial"].values
     assert summary.attrs["near_share"] == pytest.approx(flips[near].sum() / flips.sum())
     assert np.array_equal(summary["pixel_adversarial_near"].values, adversarial[near].sum(axis=0))
+
+
+def test_object_distances_reach_across_the_image_and_an_empty_image_gets_the_last_bin():
+    images = np.zeros((2, 16, 16), np.uint8)
+    images[0, 0, 0] = 1
+    distance = pixel_object_distance(images)
+    assert distance[0, 0, 0] == 0 and distance[0, 15, 15] == int(np.ceil(15 * np.sqrt(2))) == 22
+    assert distance[0, 0, 3] == 3 and distance[0, 1, 1] == 2  # sqrt(2) rounds up to 2
+    assert (distance[1] == distance_bins(16) - 1).all() and distance_bins(16) == 24
 
 
 def test_scenario_rows_and_claims_follow_the_summaries(boxes_search):

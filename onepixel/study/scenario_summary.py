@@ -47,16 +47,21 @@ COPIED_ATTRS = (
 )
 
 
+def distance_bins(size: int) -> int:
+    """The number of whole-pixel distance bins of a D x D image: 0 (on the object) to ceil(D sqrt 2)."""
+    return int(np.ceil(size * np.sqrt(2))) + 1
+
+
 def pixel_object_distance(images: np.ndarray) -> np.ndarray:
     """(N, D, D) distance of every pixel from its image's nearest object pixel, rounded up (0 on the object).
 
-    An image without object pixels gives D (further than any pixel can be).
+    An image without object pixels gives the last bin (further than any pixel can be).
     """
     images = np.asarray(images)
     out = np.empty(images.shape, np.int32)
     for i, image in enumerate(images):
         if not image.any():
-            out[i] = images.shape[-1]
+            out[i] = distance_bins(images.shape[-1]) - 1
             continue
         out[i] = np.ceil(ndimage.distance_transform_edt(image == 0) - 1e-9).astype(np.int32)
     return out
@@ -77,7 +82,7 @@ def summarise_scenario_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Datas
     candidate = (
         np.ones_like(adversarial) if "on_manifold" not in cube else ~cube["on_manifold"].values.astype(bool)
     )
-    bins = np.arange(size + 1)
+    bins = np.arange(distance_bins(size))
     summary = xr.Dataset(
         data_vars={
             "pixel_adversarial": (("row", "col"), adversarial.sum(axis=0).astype(np.int64)),
@@ -87,11 +92,11 @@ def summarise_scenario_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Datas
             "near_boundary": ("image", near),
             "distance_adversarial": (
                 "object_distance",
-                np.bincount(object_distance[adversarial], minlength=size + 1),
+                np.bincount(object_distance[adversarial], minlength=len(bins)),
             ),
             "distance_candidates": (
                 "object_distance",
-                np.bincount(object_distance[candidate], minlength=size + 1),
+                np.bincount(object_distance[candidate], minlength=len(bins)),
             ),
         },
         coords={"row": np.arange(size), "col": np.arange(size), "image": searched, "object_distance": bins},
