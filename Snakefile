@@ -15,6 +15,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/attack.smk"
+include: "workflow/rules/networks.smk"
 
 
 rule all:

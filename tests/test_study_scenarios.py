@@ -22,7 +22,7 @@ from onepixel.study.scenarios import (
     split_net_key,
 )
 from onepixel.study.settings import dataset_settings
-from onepixel.study.tables.scenarios import claim_rows, scenario_rows
+from onepixel.study.tables.scenarios import add_histograms, claim_rows, scenario_rows
 from onepixel.study.variants import variant_config
 
 
@@ -233,3 +233,8 @@ def test_scenario_rows_and_claims_follow_the_summaries(boxes_search):
     )
     assert claims["distance"]["value"] == pytest.approx(1 - counts[:2].sum() / counts.sum())
     assert claims["distance"]["holds"] == ("yes" if claims["distance"]["value"] > 0.5 else "no")
+
+
+def test_distance_histograms_of_different_sizes_add_up_bin_by_bin():
+    small, large = np.array([1, 2, 3]), np.array([10, 20, 30, 40, 50])
+    assert add_histograms([small, large]).tolist() == [11, 22, 33, 40, 50]

@@ -79,8 +79,8 @@ def test_scenarios_config_plans_every_scenario_at_three_sizes(plan_dir):
     assert counts["make_dataset"] == 3 and counts["make_scenario_dataset"] == 9
     assert counts["train_model"] == counts["flip_search"] == 60
     assert counts["scenario_tables"] == 1 and counts["figures_from_summaries"] == 4 * 3
-    assert "results/datasets/D48_step2.0.nc" in run.stdout
-    assert "results/models/ellipses/paper/D48_step1.0/seed4/params.msgpack" in run.stdout
+    assert "results/datasets/D48_step1.0.nc" in run.stdout
+    assert "results/models/ellipses/paper/D48_step0.5/seed4/params.msgpack" in run.stdout
     assert "results/tables/scenarios/scenarios.csv" in run.stdout
     assert "results/figures/scenarios/blob_position/paper/fig4_likelihood.png" in run.stdout
 
@@ -124,10 +124,18 @@ def read_csv(path):
 @pytest.mark.slow
 def test_tiny_study_produces_every_table_and_figure(tiny_study):
     work, cfg = tiny_study
-    for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold", "variants"):
+    tables = ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold", "variants")
+    for name in (*tables, "transfer", "ensembles", "universal", "predictors"):
         assert read_csv(work / "results" / "tables" / f"{name}.csv"), name
     per_variant = ("fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy")
-    figures = ["fig2_examples", "variants_rate", "variants_heatmaps"]
+    figures = [
+        "fig2_examples",
+        "variants_rate",
+        "variants_heatmaps",
+        "transfer",
+        "universal_pixels",
+        "predictors",
+    ]
     figures += [f"{variant}/{name}" for variant in cfg["variants"] for name in per_variant]
     for fig in figures:
         png = (work / "results" / "figures" / f"{fig}.png").read_bytes()
@@ -265,6 +273,10 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
         assert f"{name}.png" in html
     for name in ("table1", "rates", "rates_per_seed", "training", "ambiguous", "on_manifold", "variants"):
         assert f"{name}.csv" in html
+    for name in ("transfer", "ensembles", "universal", "predictors"):
+        assert f"{name}.csv" in html
+    for name in ("transfer", "universal_pixels", "predictors"):
+        assert f"{name}.png" in html
     # Captions from workflow/report/*.rst, the per-figure one rendered by wildcard.
     captions = (
         "Fig. 4.",
@@ -274,6 +286,10 @@ def test_report_has_every_figure_and_table_with_captions(tiny_study):
         "Ambiguous images",
         "Training summary",
         "Variants.",
+        "Exact transfer.",
+        "Ensembles.",
+        "Universal pixels.",
+        "Predictors of vulnerability.",
     )
     for caption in (*captions, "Flips onto valid images"):
         assert caption in html
@@ -430,15 +446,21 @@ def test_tiny_scenarios_study_runs_every_stage_per_scenario(tiny_scenarios):
     boxes_cube = read_search(work / "results/search/boxes/paper/D16_step1.0/seed0.nc")
     lines_cube = read_search(work / "results/search/paper/D16_step4.0/seed0.nc")
     assert boxes_cube.attrs["scenario"] == "boxes" and "scenario" not in lines_cube.attrs
-    rows = {r["scenario"]: r for r in read_csv(work / "results/tables/tiny_scenarios/scenarios.csv")}
-    assert set(rows) == {"lines", "boxes"}
+    table = read_csv(work / "results/tables/tiny_scenarios/scenarios.csv")
+    rows = {(r["scenario"], r["size"]): r for r in table}
+    assert set(rows) == {(s, d) for s in ("lines", "boxes") for d in ("16", "18")}
     for name, cube in (("boxes", boxes_cube), ("lines", lines_cube)):
-        assert float(rows[name]["adversarial_rate_mean"]) == pytest.approx(cube.attrs["adversarial_rate"])
-    assert rows["boxes"]["step_units"] == "px" and rows["lines"]["step_units"] == "degree"
+        assert float(rows[(name, "16")]["adversarial_rate_mean"]) == pytest.approx(
+            cube.attrs["adversarial_rate"]
+        )
+    assert rows[("boxes", "16")]["step_units"] == "px" and rows[("lines", "16")]["step_units"] == "degree"
     claims = read_csv(work / "results/tables/tiny_scenarios/scenario_claims.csv")
     assert sorted((c["scenario"], c["claim"]) for c in claims) == sorted(
         (s, c) for s in ("lines", "boxes") for c in ("boundary", "size", "distance")
     )
+    size_claim = next(c for c in claims if (c["scenario"], c["claim"]) == ("boxes", "size"))
+    rate = {d: float(rows[("boxes", d)]["adversarial_rate_mean"]) for d in ("16", "18")}
+    assert float(size_claim["value"]) == pytest.approx(rate["18"] / rate["16"])
     for fig in ("fig3_adversarial", "fig4_likelihood", "fig5_heatmaps", "fig6_redundancy"):
         for folder in ("boxes/paper", "paper"):
             png = (work / "results/figures/tiny_scenarios" / folder / f"{fig}.png").read_bytes()
@@ -471,6 +493,43 @@ def test_a_scenario_option_change_reruns_that_scenario_alone(tiny_scenarios, tmp
     run = snakemake(tiny_scenarios, "-n", "--cores", "2", "--configfile", str(changed))
     assert run.returncode == 0, run.stderr
     counts = job_counts(run.stdout)
-    assert counts["make_scenario_dataset"] == counts["train_model"] == counts["flip_search"] == 1
+    assert counts["make_scenario_dataset"] == counts["train_model"] == counts["flip_search"] == 2
     assert "make_dataset" not in counts and "tables" not in counts
     assert "results/models/boxes/paper/D16_step1.0/seed0/params.msgpack" in run.stdout
+
+
+@pytest.mark.slow
+def test_cross_network_tables_agree_with_the_cubes(tiny_study):
+    from onepixel.analysis.networks import transfer
+
+    work, cfg = tiny_study
+    cube = {
+        seed: read_search(work / "results/search/paper/D16_step2.0" / f"seed{seed}.nc")
+        for seed in cfg["seeds"]
+    }
+    share, jaccard, *_ = transfer(cube[0]["adversarial"].values, cube[1]["adversarial"].values)
+    share_back = transfer(cube[1]["adversarial"].values, cube[0]["adversarial"].values)[0]
+    rows = read_csv(work / "results/tables/transfer.csv")
+    within = next(
+        r for r in rows if (r["variant"], r["kind"], r["size"], r["step"]) == ("paper", "within", "16", "2.0")
+    )
+    assert int(within["pairs"]) == 2
+    assert float(within["share_mean"]) == pytest.approx((share + share_back) / 2)
+    assert float(within["jaccard_mean"]) == pytest.approx(jaccard)
+    across = [r for r in rows if r["kind"] == "across"]
+    assert {(r["variant"], r["other"]) for r in across} == {("label_smoothing", "paper")}
+    ensembles = read_csv(work / "results/tables/ensembles.csv")
+    mine = next(r for r in ensembles if (r["variant"], r["size"], r["step"]) == ("paper", "16", "2.0"))
+    rates = [c.attrs["adversarial_rate"] for c in cube.values()]
+    assert float(mine["members_rate_mean"]) == pytest.approx(np.mean(rates))
+    assert int(mine["checked_by_forward_pass"]) > 0
+    universal = read_csv(work / "results/tables/universal.csv")
+    best = next(
+        r
+        for r in universal
+        if (r["variant"], r["size"], r["step"], r["seed"], r["class"]) == ("paper", "16", "2.0", "0", "1")
+    )
+    positives = cube[0]["adversarial"].values[cube[0]["label"].values == 1]
+    assert int(best["best_images_fooled"]) == int(positives.sum(axis=0).max())
+    predictors = {r["predictor"] for r in read_csv(work / "results/tables/predictors.csv")}
+    assert {"clean_margin", "boundary_distance", "set_pixels", "length", "flip_object_distance"} <= predictors

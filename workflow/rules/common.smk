@@ -282,7 +282,9 @@ def all_outputs():
             aggregate("figures", "attack_recall.png"),
             aggregate("figures", "attack_recall.pdf"),
         ]
-    return tables + scenario_tables + figures + attacks
+    networks = [str(p) for p in NETWORK_TABLES.values()]
+    networks += [str(p) for n in NETWORK_FIGURES for p in figure_paths(n).values()]
+    return tables + scenario_tables + figures + attacks + networks
 
 
 SUMMARIES = "results/summaries/{variant}/D{D}_step{step}/seed{seed}.nc"
@@ -319,3 +321,71 @@ def first_net_settings(wildcards):
 
 def variant_summaries(wildcards):
     return per_seed_paths(SUMMARIES, [wildcards.variant])
+
+
+# The cross-network analyses (workflow/rules/networks.smk).
+NETWORK_TABLES = {
+    name: report(
+        aggregate("tables", f"{name}.csv"),
+        caption=str(REPORT_DIR / f"{name}.rst"),
+        category="Across networks",
+    )
+    for name in ("transfer", "ensembles", "universal", "predictors")
+}
+NETWORK_FIGURES = ["transfer", "universal_pixels", "predictors"]
+
+
+def network_paths():
+    """One analysis per (scenario, D, step) of the study."""
+    return [
+        aggregate("analysis", f"{s}/D{d}_step{step}.nc")
+        for s in SCENARIOS
+        for d in SIZES
+        for step in SCENARIO_STEPS[s]
+        if any(d in VARIANT_SIZES[k] for k in NET_KEYS if key_scenario(k) == s)
+    ]
+
+
+def scenario_keys(scenario, size):
+    """The net keys of a scenario whose nets fit D = ``size``."""
+    return [
+        k for k in NET_KEYS if key_scenario(k) == scenario and size in VARIANT_SIZES[k]
+    ]
+
+
+def network_inputs(wildcards):
+    """Every net of the (scenario, D, step): its cube, checkpoint and training summary."""
+    nets = [
+        (k, seed)
+        for k in scenario_keys(wildcards.scen, int(wildcards.D))
+        for seed in SEEDS
+    ]
+    where = dict(D=wildcards.D, step=wildcards.step)
+    return {
+        "dataset": scenarios.dataset_path(wildcards.scen, wildcards.D, wildcards.step),
+        "cubes": [
+            "results/search/{variant}/D{D}_step{step}/seed{seed}.nc".format(
+                variant=k, seed=seed, **where
+            )
+            for k, seed in nets
+        ],
+        "params": [
+            "results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack".format(
+                variant=k, seed=seed, **where
+            )
+            for k, seed in nets
+        ],
+        "summaries": [
+            "results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json".format(
+                variant=k, seed=seed, **where
+            )
+            for k, seed in nets
+        ],
+    }
+
+
+def network_settings_param(wildcards):
+    keys = scenario_keys(wildcards.scen, int(wildcards.D))
+    return as_json(
+        {k: settings.search_settings(NET_CONFIGS[k], int(wildcards.D)) for k in keys}
+    )

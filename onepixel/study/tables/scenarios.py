@@ -52,6 +52,14 @@ SCENARIO_FIELDS = (
 CLAIM_FIELDS = ("scenario", "variant", "claim", "measure", "value", "holds")
 
 
+def add_histograms(counts: list[np.ndarray]) -> np.ndarray:
+    """The sum of distance histograms of different sizes (a larger D has more distance bins)."""
+    total = np.zeros(max(len(c) for c in counts), np.int64)
+    for c in counts:
+        total[: len(c)] += c
+    return total
+
+
 def _share(counts: np.ndarray, upto: int) -> float:
     total = counts.sum()
     return float(counts[: upto + 1].sum() / total) if total else float("nan")
@@ -124,7 +132,7 @@ def claim_rows(rows: list[dict], summaries: dict) -> list[dict]:
         smallest = np.mean([r["adversarial_rate_mean"] for r in mine if r["size"] == sizes[0]])
         largest = np.mean([r["adversarial_rate_mean"] for r in mine if r["size"] == sizes[-1]])
         ratio = float(largest / smallest) if smallest > 0 and len(sizes) > 1 else float("nan")
-        adversarial = np.sum([s["distance_adversarial"].values for s in nets], axis=0)
+        adversarial = add_histograms([s["distance_adversarial"].values for s in nets])
         beyond = 1 - _share(adversarial, 1) if adversarial.sum() else float("nan")
         claims = [
             (
