@@ -19,7 +19,7 @@ from onepixel.models.cnn import CNN, init_params
 from onepixel.models.inference import make_margin_fn
 from onepixel.search.api import flip_search
 from onepixel.search.cube import dataset_landing
-from onepixel.study.network_stage import analyse_networks
+from onepixel.study.network_stage import analyse_networks, quartile_shares
 
 
 def cube_of(*flips, shape=(2, 3, 3)):
@@ -75,6 +75,15 @@ def test_auc_matches_counting_every_pair_and_the_histogram_form():
     pos_counts = np.bincount(pos.astype(int), minlength=6)
     neg_counts = np.bincount(neg.astype(int), minlength=6)
     assert auc_from_counts(pos_counts, neg_counts) == pytest.approx(expected)
+
+
+def test_quartile_shares_are_exact_conditional_rates():
+    values = np.array([8.0, 1, 2, 7, 3, 4, 5, 6])
+    positive = np.array([True, True, True, False, False, False, False, False])
+    # Quartiles by value: {1, 2}, {3, 4}, {5, 6}, {7, 8}.
+    assert quartile_shares(values, positive).tolist() == [1.0, 0.0, 0.0, 0.5]
+    tied = quartile_shares(np.zeros(8), positive)
+    assert np.isfinite(tied).all() and tied.mean() == pytest.approx(positive.mean())
 
 
 def test_decisions_from_margins_follow_argmax_ties():
@@ -167,3 +176,18 @@ def test_a_wrong_cube_stops_the_ensemble_check(three_nets):
     broken[("paper", 1)] = tampered
     with pytest.raises(RuntimeError, match="differs from a plain forward pass"):
         analyse_networks(ds, broken, members, {"dataset": {"scenario": "boxes"}}, 1e-4)
+
+
+def test_the_analysis_pages_snippet_runs(capsys):
+    """docs/analysis.md's example, as a user copies it."""
+    import re
+
+    from .conftest import REPO
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "analysis.md").read_text(), re.DOTALL)
+    assert len(blocks) == 1
+    namespace: dict = {}
+    exec(blocks[0], namespace)  # the documentation's own code
+    assert 0 <= namespace["share"] <= 1 and 0 <= namespace["jaccard"] <= 1
+    assert namespace["ensemble_flips"] >= 0 and 0 <= namespace["margin_auc"] <= 1
+    assert "transfer" in capsys.readouterr().out

@@ -531,5 +531,8 @@ def test_cross_network_tables_agree_with_the_cubes(tiny_study):
     )
     positives = cube[0]["adversarial"].values[cube[0]["label"].values == 1]
     assert int(best["best_images_fooled"]) == int(positives.sum(axis=0).max())
-    predictors = {r["predictor"] for r in read_csv(work / "results/tables/predictors.csv")}
+    predictor_rows = read_csv(work / "results/tables/predictors.csv")
+    predictors = {r["predictor"] for r in predictor_rows}
     assert {"clean_margin", "boundary_distance", "set_pixels", "length", "flip_object_distance"} <= predictors
+    flips = next(r for r in predictor_rows if r["predictor"] == "flip_object_distance")
+    assert 0 <= float(flips["rate_q1"]) <= 1 and flips["rate_q4"] == "nan"

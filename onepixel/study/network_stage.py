@@ -49,6 +49,10 @@ NETWORKS_META = {
     "class_pixel_adversarial": ("images of the class whose flip at this pixel is adversarial", "1"),
     "class_images": ("searched images of the class", "1"),
     "predictor_auc": ("ROC AUC of the predictor's value for vulnerable against robust images", "1"),
+    "predictor_vulnerable_share": (
+        "share of vulnerable images among those in this quartile of the predictor",
+        "1",
+    ),
     "vulnerable": ("images with at least one adversarial flip", "1"),
     "flip_distance_adversarial": ("adversarial flips at this distance of the pixel from the object", "1"),
     "flip_distance_candidates": ("candidate flips at this distance of the pixel from the object", "1"),
@@ -130,6 +134,7 @@ def analyse_networks(
     counts = np.stack([class_pixel_counts(adversarial[key], label)[0] for key in nets])
     class_images = class_pixel_counts(adversarial[nets[0]], label)[1]
     predictor_auc = np.full((n, len(PREDICTORS)), np.nan)
+    quartile_share = np.full((n, len(PREDICTORS), 4), np.nan)
     vulnerable = np.zeros(n, np.int64)
     object_distance = pixel_object_distance(dataset["images"].values[first["image"].values])
     bins = distance_bins(size)
@@ -142,6 +147,7 @@ def analyse_networks(
         for p, name in enumerate(PREDICTORS):
             if np.isfinite(values[name]).all():
                 predictor_auc[i, p] = auc(values[name], is_vulnerable)
+                quartile_share[i, p] = quartile_shares(values[name], is_vulnerable)
         flip_adv[i] = np.bincount(object_distance[adversarial[key]], minlength=bins)
     result = xr.Dataset(
         data_vars={
@@ -157,6 +163,7 @@ def analyse_networks(
             "class_pixel_adversarial": (("net", "class", "row", "col"), counts),
             "class_images": ("class", class_images),
             "predictor_auc": (("net", "predictor"), predictor_auc),
+            "predictor_vulnerable_share": (("net", "predictor", "quartile"), quartile_share),
             "vulnerable": ("net", vulnerable),
             "flip_distance_adversarial": (("net", "object_distance"), flip_adv),
             "flip_distance_candidates": (("net", "object_distance"), flip_all),
@@ -169,6 +176,7 @@ def analyse_networks(
             "group": groups,
             "class": [0, 1],
             "predictor": list(PREDICTORS),
+            "quartile": [1, 2, 3, 4],
             "object_distance": np.arange(bins),
         },
     )
@@ -181,6 +189,18 @@ def analyse_networks(
     n_candidates = int(on_manifold.size)
     result.attrs.update(n_images=int(first.sizes["image"]), n_candidates=n_candidates, size=size)
     return result
+
+
+def quartile_shares(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """The share of positives among the images in each quartile of ``values`` (lowest first).
+
+    Images are ranked by value, ties broken by their order, and cut into four
+    groups as equal as can be, so tied values do not leave a quartile empty.
+    """
+    order = np.argsort(values, kind="stable")
+    return np.array(
+        [np.asarray(positive)[part].mean() if part.size else np.nan for part in np.array_split(order, 4)]
+    )
 
 
 def check_sample(adversarial: np.ndarray, unsure: np.ndarray, seed: int) -> np.ndarray:

@@ -137,39 +137,53 @@ def universal_rows(analysis, scenario: str, size: int, step: float, share: float
     return rows
 
 
+# The per-flip predictor's bands of distance from the object (whole px): on or next to it, 2-3 px, further.
+FLIP_BANDS = ((0, 2), (2, 4), (4, None))
+
+
 def predictor_rows(analysis, scenario: str, size: int, step: float) -> list[dict]:
+    """Per predictor: its AUC over seeds and exact conditional rates.
+
+    ``rate_q1`` … ``rate_q4``: the share of vulnerable images in each quartile
+    of a per-image predictor (lowest values first); for ``flip_object_distance``
+    the adversarial rate of the flips on or next to the object (q1: <= 1 px),
+    2-3 px (q2) and further (q3).
+    """
     rows = []
     keys = analysis["net_key"].values
+    names = [str(p) for p in analysis["predictor"].values]
     for group in analysis["group"].values:
         mine = keys == group
-        values = {
-            str(p): analysis["predictor_auc"].values[mine, i]
-            for i, p in enumerate(analysis["predictor"].values)
-        }
+        aucs = {p: analysis["predictor_auc"].values[mine, i] for i, p in enumerate(names)}
+        rates = {p: analysis["predictor_vulnerable_share"].values[mine, i] for i, p in enumerate(names)}
         # A flip nearer the object scores higher: the distance histograms, reversed.
         adversarial = analysis["flip_distance_adversarial"].values[mine]
         candidates = analysis["flip_distance_candidates"].values[mine]
-        values["flip_object_distance"] = np.array(
-            [auc_from_counts(a[::-1], (c - a)[::-1]) for a, c in zip(adversarial, candidates, strict=True)]
+        pairs = list(zip(adversarial, candidates, strict=True))
+        aucs["flip_object_distance"] = np.array([auc_from_counts(a[::-1], (c - a)[::-1]) for a, c in pairs])
+        rates["flip_object_distance"] = np.array(
+            [[a[lo:hi].sum() / max(c[lo:hi].sum(), 1) for lo, hi in FLIP_BANDS] + [np.nan] for a, c in pairs]
         )
-        for name, aucs in values.items():
-            spread = _spread(aucs)
+        for name, values in aucs.items():
+            spread = _spread(values)
             if not np.isfinite(spread["mean"]):
                 continue
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "variant": _variant(group),
-                    "size": size,
-                    "step": step,
-                    "predictor": name,
-                    "auc_mean": spread["mean"],
-                    "auc_sd": spread["sd"],
-                    "separation": abs(spread["mean"] - 0.5) * 2,
-                    "more_vulnerable": "lower" if spread["mean"] < 0.5 else "higher",
-                    "nets": int(np.isfinite(aucs).sum()),
-                }
-            )
+            row = {
+                "scenario": scenario,
+                "variant": _variant(group),
+                "size": size,
+                "step": step,
+                "predictor": name,
+                "auc_mean": spread["mean"],
+                "auc_sd": spread["sd"],
+                "separation": abs(spread["mean"] - 0.5) * 2,
+                "more_vulnerable": "lower" if spread["mean"] < 0.5 else "higher",
+                "nets": int(np.isfinite(values).sum()),
+            }
+            for q in range(4):
+                column = rates[name][:, q]
+                row[f"rate_q{q + 1}"] = float(np.mean(column)) if np.isfinite(column).all() else float("nan")
+            rows.append(row)
     return rows
 
 
