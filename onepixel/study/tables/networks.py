@@ -137,8 +137,8 @@ def universal_rows(analysis, scenario: str, size: int, step: float, share: float
     return rows
 
 
-# The per-flip predictor's bands of distance from the object (whole px): on or next to it, 2-3 px, further.
-FLIP_BANDS = ((0, 2), (2, 4), (4, None))
+# The per-flip predictor's distance bands from the object (whole px): on or next to it, 2-3, 4-7, 8 and more.
+FLIP_BANDS = ((0, 2), (2, 4), (4, 8), (8, None))
 
 
 def predictor_rows(analysis, scenario: str, size: int, step: float) -> list[dict]:
@@ -147,7 +147,7 @@ def predictor_rows(analysis, scenario: str, size: int, step: float) -> list[dict
     ``rate_q1`` … ``rate_q4``: the share of vulnerable images in each quartile
     of a per-image predictor (lowest values first); for ``flip_object_distance``
     the adversarial rate of the flips on or next to the object (q1: <= 1 px),
-    2-3 px (q2) and further (q3).
+    2-3 px (q2), 4-7 px (q3) and further (q4).
     """
     rows = []
     keys = analysis["net_key"].values
@@ -162,7 +162,7 @@ def predictor_rows(analysis, scenario: str, size: int, step: float) -> list[dict
         pairs = list(zip(adversarial, candidates, strict=True))
         aucs["flip_object_distance"] = np.array([auc_from_counts(a[::-1], (c - a)[::-1]) for a, c in pairs])
         rates["flip_object_distance"] = np.array(
-            [[a[lo:hi].sum() / max(c[lo:hi].sum(), 1) for lo, hi in FLIP_BANDS] + [np.nan] for a, c in pairs]
+            [[a[lo:hi].sum() / max(c[lo:hi].sum(), 1) for lo, hi in FLIP_BANDS] for a, c in pairs]
         )
         for name, values in aucs.items():
             spread = _spread(values)
