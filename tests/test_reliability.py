@@ -178,7 +178,8 @@ def planned(work, config: dict, tmp_path) -> dict[str, int]:
     return job_counts(run.stdout)
 
 
-# The tiny config: 2 variants x 8 nets; Fig. 3-6 per variant, the two variant figures.
+# The tiny config: 2 variants x 8 nets; Fig. 3-6 per variant, the two variant figures;
+# the cross-network analysis of each (D, step) (both variants' nets) and its tables.
 DOWNSTREAM_OF_TRAINING = {
     "train_model": 16,
     "flip_search": 16,
@@ -186,6 +187,8 @@ DOWNSTREAM_OF_TRAINING = {
     "figure3_adversarial": 2,
     "figures_from_summaries": 6,
     "figures_of_variants": 2,
+    "analyse_networks": 4,
+    "network_tables": 1,
 }
 
 
@@ -199,10 +202,17 @@ DOWNSTREAM_OF_TRAINING = {
             {"make_dataset": 4, "figure2_examples": 1, **DOWNSTREAM_OF_TRAINING},
         ),
         (lambda c: c["analysis"].update(window_deg=5.0), {"figures_from_summaries": 2}),
+        (lambda c: c["analysis"].update(universal_share=0.2), {"network_tables": 1}),
         # One variant's override reruns that variant's nets only.
         (
             lambda c: c["variants"]["label_smoothing"]["training"].update(label_smoothing=0.2),
-            {**{k: v // 2 for k, v in DOWNSTREAM_OF_TRAINING.items()}, "tables": 1, "figures_of_variants": 2},
+            {
+                **{k: v // 2 for k, v in DOWNSTREAM_OF_TRAINING.items()},
+                "tables": 1,
+                "figures_of_variants": 2,
+                "analyse_networks": 4,
+                "network_tables": 1,
+            },
         ),
         (
             lambda c: c["search"].update(recheck_below=1e-3),
@@ -215,6 +225,7 @@ DOWNSTREAM_OF_TRAINING = {
         "dense_units",
         "positive_range",
         "window_deg",
+        "universal_share",
         "one_variant",
         "recheck_below",
         "unchanged",

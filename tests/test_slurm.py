@@ -99,8 +99,9 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
     submitted = dict(
         re.findall(r"submitted with SLURM jobid (\d+) \(log: [^)]*/slurm_logs/rule_(\w+)/", output)
     )
-    # Per (D, step) a dataset; per net a training and a search (which writes the summary too).
-    n_jobs = len(cfg["sizes"]) * len(cfg["angle_steps"]) * (1 + 2 * len(cfg["seeds"]))
+    # Per (D, step) a dataset and the cross-network analysis of its nets; per net a training and
+    # a search (which writes the summary too).
+    n_jobs = len(cfg["sizes"]) * len(cfg["angle_steps"]) * (2 + 2 * len(cfg["seeds"]))
     assert len(submitted) == n_jobs, output[-4000:]
     print(
         "sbatch submissions:", len(submitted), "e.g.", sorted(submitted.items(), key=lambda x: int(x[0]))[:3]

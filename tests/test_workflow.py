@@ -41,7 +41,9 @@ def test_default_config_plans_the_paper_study(plan_dir):
     # The lines alone: no scenario level, no scenario tables.
     assert "make_scenario_dataset" not in counts and "scenario_tables" not in counts
     assert "train_teacher" not in counts and "train_round" not in counts
-    assert counts["attack"] == 75 * 3 and counts["attack_tables"] == 1
+    # One job per net runs its three attacks, one file each.
+    assert counts["attack"] == 75 and counts["attack_tables"] == 1
+    assert "results/attacks/paper/D80_step0.5/seed4/gradient.nc" in run.stdout
 
 
 def test_paper_config_plans_the_paper_study_without_attacks(plan_dir):

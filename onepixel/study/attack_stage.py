@@ -50,12 +50,18 @@ ATTACK_META = {
 }
 
 
-def run_attack(
-    dataset_path, cube_path, params_path, summary_path, size, step, seed, config, method, out_path
+def run_attacks(
+    dataset_path, cube_path, params_path, summary_path, size, step, seed, config, out_paths: dict
 ):
-    """``config``: the variant's net config. Writes one NetCDF of per-image results."""
-    if method not in METHODS:
-        raise ValueError(f"attack method {method!r}; use one of {METHODS}")
+    """Every attack of ``out_paths`` ({method: path}) on one net, one NetCDF of per-image results each.
+
+    ``config``: the variant's net config. The net, its dataset and cube are
+    read once and the attacked images chosen once for all methods: a job per
+    attack spent most of its seconds starting, importing and reading.
+    """
+    unknown = sorted(set(out_paths) - set(METHODS))
+    if unknown:
+        raise ValueError(f"attack methods {unknown}; use some of {METHODS}")
     # A D = 80 cube is ~0.5 GB in memory, its dataset 0.1 GB (1 s to read);
     # the attacks need a few of their images.
     ds = open_dataset(dataset_path, size, step, config, lazy=True)
@@ -65,8 +71,8 @@ def run_attack(
     chosen = attacked_images(ds, cube, config["attacks"], seed)
     counts = chosen["n_vulnerable"]
     log.info(
-        "%s attack on %d images of D=%d step=%s seed=%d (%d vulnerable, %d with 1-2 vulnerable pixels)",
-        method,
+        "attacks %s on %d images of D=%d step=%s seed=%d (%d vulnerable, %d with 1-2 vulnerable pixels)",
+        ", ".join(out_paths),
         len(counts),
         size,
         step,
@@ -75,23 +81,26 @@ def run_attack(
         int(((counts >= 1) & (counts <= 2)).sum()),
     )
     images, labels = chosen["images"], chosen["labels"]
-    result = _run(method, model, params, images, labels, config, config["attacks"]["seed"] + seed)
-    verified = attacks.verify_flips(model, params, images, labels, result)
-    if (verified != result.found).any():
-        bad = np.flatnonzero(verified != result.found)
-        raise RuntimeError(f"{method}: reported successes at attacked images {bad.tolist()} do not re-check")
-    out = attack_result(result, chosen)
     n_images = int(cube.sizes["image"])
-    out.attrs.update(
-        provenance_attrs(
-            config, attack_settings(config, size, method), **net_identity(size, step, seed, config)
-        ),
-        attack=method,
-        exhaustive_queries_per_image=size * size,
-        exhaustive_seconds_per_image=float(cube.attrs["search_seconds"]) / max(n_images, 1),
-    )
-    write_netcdf(out, out_path, ATTACK_KIND)
-    log_attack(method, out, size)
+    for method, out_path in out_paths.items():
+        result = _run(method, model, params, images, labels, config, config["attacks"]["seed"] + seed)
+        verified = attacks.verify_flips(model, params, images, labels, result)
+        if (verified != result.found).any():
+            bad = np.flatnonzero(verified != result.found)
+            raise RuntimeError(
+                f"{method}: reported successes at attacked images {bad.tolist()} do not re-check"
+            )
+        out = attack_result(result, chosen)
+        out.attrs.update(
+            provenance_attrs(
+                config, attack_settings(config, size, method), **net_identity(size, step, seed, config)
+            ),
+            attack=method,
+            exhaustive_queries_per_image=size * size,
+            exhaustive_seconds_per_image=float(cube.attrs["search_seconds"]) / max(n_images, 1),
+        )
+        write_netcdf(out, out_path, ATTACK_KIND)
+        log_attack(method, out, size)
 
 
 def attacked_images(ds, cube, settings: dict, seed: int) -> dict:

@@ -1,3 +1,5 @@
+# The configured attacks of one net in one job (the net, dataset and cube read
+# once), one result file per attack.
 rule attack:
     input:
         dataset=dataset_input,
@@ -5,13 +7,14 @@ rule attack:
         params="results/models/{variant}/D{D}_step{step}/seed{seed}/params.msgpack",
         summary="results/models/{variant}/D{D}_step{step}/seed{seed}/summary.json",
     output:
-        result="results/attacks/{variant}/D{D}_step{step}/seed{seed}/{attack}.nc",
+        **{
+            method: f"results/attacks/{{variant}}/D{{D}}_step{{step}}/seed{{seed}}/{method}.nc"
+            for method in config["attacks"]["methods"]
+        },
     log:
-        "logs/attack/{variant}/D{D}_step{step}_seed{seed}_{attack}.log",
+        "logs/attack/{variant}/D{D}_step{step}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/attack/{variant}/D{D}_step{step}_seed{seed}_{attack}.tsv"
-    wildcard_constraints:
-        attack="de|random|gradient",
+        "results/benchmarks/attack/{variant}/D{D}_step{step}_seed{seed}.tsv"
     priority: longest_first
     conda:
         CPU_ENV

@@ -180,10 +180,14 @@ def round_dir(r):
 
 
 def attack_settings_param(wildcards):
+    """Every configured attack's settings: the job runs them all."""
     return as_json(
-        settings.attack_settings(
-            net_config(wildcards), int(wildcards.D), wildcards.attack
-        )
+        {
+            method: settings.attack_settings(
+                net_config(wildcards), int(wildcards.D), method
+            )
+            for method in config["attacks"]["methods"]
+        }
     )
 
 

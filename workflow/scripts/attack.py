@@ -7,13 +7,13 @@ from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 
 limit_cpu_threads(snakemake.threads)
 
-from onepixel.study.attack_stage import run_attack  # noqa: E402
+from onepixel.study.attack_stage import METHODS, run_attacks  # noqa: E402
 from onepixel.study.logs import run_stage  # noqa: E402
 from onepixel.study.variants import variant_config  # noqa: E402
 
 run_stage(
     snakemake.log[0],
-    run_attack,
+    run_attacks,
     snakemake.input.dataset,
     snakemake.input.cube,
     snakemake.input.params,
@@ -22,7 +22,7 @@ run_stage(
     float(snakemake.wildcards.step),
     int(snakemake.wildcards.seed),
     variant_config(snakemake.config, snakemake.wildcards.variant),
-    snakemake.wildcards.attack,
-    snakemake.output.result,
+    # One result file per attack, in the config's order.
+    {method: path for method, path in snakemake.output.items() if method in METHODS},
     outputs=snakemake.output,
 )
