@@ -31,6 +31,14 @@ def likelihood_by_distance(
     return (edges[:-1] + edges[1:]) / 2, likelihood, images
 
 
+def nearest_to_boundary(distance: np.ndarray, fraction: float = 0.1) -> np.ndarray:
+    """The images within the ``fraction`` quantile of |distance| (ties included: they can be more)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction={fraction!r}; use a share in (0, 1]")
+    gap = np.abs(np.asarray(distance, float))
+    return gap <= np.quantile(gap, fraction)
+
+
 def near_boundary_share(distance: np.ndarray, n_adversarial: np.ndarray, fraction: float = 0.1) -> float:
     """Share of all adversarial flips on the images nearest the boundary (|distance| <= its quantile).
 
@@ -40,15 +48,10 @@ def near_boundary_share(distance: np.ndarray, n_adversarial: np.ndarray, fractio
     at one distance), so they can be more than ``fraction`` of the images;
     with no adversarial flip at all the share is NaN.
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction={fraction!r}; use a share in (0, 1]")
+    nearest = nearest_to_boundary(distance, fraction)
     n_adversarial = np.asarray(n_adversarial, float)
     total = n_adversarial.sum()
-    if total == 0:
-        return float("nan")
-    gap = np.abs(np.asarray(distance, float))
-    nearest = gap <= np.quantile(gap, fraction)
-    return float(n_adversarial[nearest].sum() / total)
+    return float(n_adversarial[nearest].sum() / total) if total else float("nan")
 
 
 def flip_object_distances(images: np.ndarray, adversarial: np.ndarray) -> np.ndarray:

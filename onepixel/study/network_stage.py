@@ -28,7 +28,7 @@ from onepixel.analysis.networks import (
 from onepixel.io import annotate, read_netcdf, write_netcdf
 from onepixel.study.provenance import provenance_attrs
 from onepixel.study.scenario_summary import distance_bins, pixel_object_distance
-from onepixel.study.scenarios import LINES, scenario_of
+from onepixel.study.scenarios import LINES, image_boundary_distance, scenario_of
 
 log = logging.getLogger("onepixel")
 
@@ -64,16 +64,12 @@ def image_predictors(dataset: xr.Dataset, cube: xr.Dataset, config: dict) -> dic
     searched = cube["image"].values
     images = dataset["images"].values[searched]
     if scenario_of(config) == LINES:
-        from onepixel.study.tables.scenarios import lines_boundary_distance
-
-        distance = lines_boundary_distance(dataset, config["dataset"])[searched]
         length = dataset["rep_length"].values[searched].astype(float)
     else:
-        distance = dataset["boundary_distance"].values[searched]
         length = np.full(len(searched), np.nan)
     return {
         "clean_margin": cube["base_margin"].values.astype(float),
-        "boundary_distance": np.abs(distance),
+        "boundary_distance": np.abs(image_boundary_distance(dataset, config)[searched]),
         "set_pixels": images.reshape(len(images), -1).sum(axis=1).astype(float),
         "length": length,
     }
@@ -132,7 +128,7 @@ def analyse_networks(
         else:
             checked.append(0)
     counts = np.stack([class_pixel_counts(adversarial[key], label)[0] for key in nets])
-    class_images = class_pixel_counts(adversarial[nets[0]], label)[1]
+    class_images = np.bincount(label, minlength=counts.shape[1]).astype(np.int64)
     predictor_auc = np.full((n, len(PREDICTORS)), np.nan)
     quartile_share = np.full((n, len(PREDICTORS), 4), np.nan)
     vulnerable = np.zeros(n, np.int64)

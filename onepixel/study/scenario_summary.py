@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from onepixel.analysis.boundary import near_boundary_share
+from onepixel.analysis.boundary import nearest_to_boundary
 from onepixel.io import annotate, read_netcdf, write_netcdf
 from onepixel.study.provenance import provenance_attrs
 from onepixel.study.settings import search_settings
@@ -75,13 +75,10 @@ def summarise_scenario_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Datas
     adversarial = cube["adversarial"].values.astype(bool)
     n_adversarial = cube["n_adversarial"].values.astype(np.int64)
     distance = dataset["boundary_distance"].values[searched]
-    gap = np.abs(distance)
-    near = gap <= np.quantile(gap, NEAR_FRACTION)
+    near = nearest_to_boundary(distance, NEAR_FRACTION)
     object_distance = pixel_object_distance(images)
     # Candidates: every pixel of every searched image but those landing on another image of the set.
-    candidate = (
-        np.ones_like(adversarial) if "on_manifold" not in cube else ~cube["on_manifold"].values.astype(bool)
-    )
+    candidate = ~cube["on_manifold"].values.astype(bool)
     bins = np.arange(distance_bins(size))
     summary = xr.Dataset(
         data_vars={
@@ -110,7 +107,9 @@ def summarise_scenario_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Datas
         n_images=int(len(searched)),
         n_near_images=int(near.sum()),
         near_fraction=NEAR_FRACTION,
-        near_share=near_boundary_share(distance, n_adversarial, NEAR_FRACTION),
+        near_share=float(n_adversarial[near].sum() / n_adversarial.sum())
+        if n_adversarial.sum()
+        else float("nan"),
     )
     return summary
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from onepixel.data.scenario import Scenario
 from onepixel.data.scenarios import scenarios as REGISTRY
 
@@ -79,6 +81,18 @@ def dataset_path(scenario: str, size, step) -> str:
     """The dataset file of (scenario, D, step)."""
     folder = "results/datasets" if scenario == LINES else f"results/datasets/{scenario}"
     return f"{folder}/D{size}_step{step}.nc"
+
+
+def image_boundary_distance(ds, config: dict) -> np.ndarray:
+    """Each image's signed distance to the decision boundary under a config of one scenario.
+
+    Another scenario's dataset holds it; the lines' (whose files predate the
+    scenarios) is their representative angle's, in degrees.
+    """
+    if scenario_of(config) != LINES:
+        return ds["boundary_distance"].values
+    lines = REGISTRY[LINES].__class__(positive_range=tuple(config["dataset"]["positive_range_deg"]))
+    return lines.boundary_distance(ds["rep_length"].values, ds["rep_angle"].values)
 
 
 def single_scenario_config(config: dict, scenario: str) -> dict:

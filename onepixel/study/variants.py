@@ -51,9 +51,9 @@ def variant_config(config: dict, name: str) -> dict:
     merged["variant"] = name
     if "dataset" in merged:
         chosen = merged["dataset"].get("scenario", "lines")
-        merged["dataset"] = {**merged["dataset"], "scenario": scenario or "lines"}
-        if not scenario and isinstance(chosen, str):
-            merged["dataset"]["scenario"] = chosen
+        # No scenario level: the lines', or the study's one scenario's.
+        scenario = scenario or (chosen if isinstance(chosen, str) else "lines")
+        merged["dataset"] = {**merged["dataset"], "scenario": scenario}
     return merged
 
 

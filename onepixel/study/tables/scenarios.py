@@ -183,14 +183,6 @@ def write_scenario_tables(datasets: dict, summaries: dict, training: dict, step_
         log.info("%s/%s %s: %s = %.3g; holds: %s", *(claim[k] for k in CLAIM_FIELDS))
 
 
-def lines_boundary_distance(ds, dataset_cfg: dict) -> np.ndarray:
-    """The lines' signed boundary distance per image (degrees), from its representative angle."""
-    from onepixel.data.lines import LinesScenario
-
-    lines = LinesScenario(positive_range=tuple(dataset_cfg["positive_range_deg"]))
-    return lines.boundary_distance(ds["rep_length"].values, ds["rep_angle"].values)
-
-
 def write_tables(
     dataset_paths: dict, summary_paths: dict, line_cube_paths: dict, training_paths: dict, config, outputs
 ):
@@ -203,7 +195,7 @@ def write_tables(
     """
     from onepixel.study.inputs import open_dataset, open_search, open_summary, open_training_summary
     from onepixel.study.scenario_summary import summarise_scenario_search
-    from onepixel.study.scenarios import LINES, make_scenario, net_key
+    from onepixel.study.scenarios import LINES, image_boundary_distance, make_scenario, net_key
     from onepixel.study.variants import variant_config
 
     def net(scenario, variant):
@@ -216,7 +208,7 @@ def write_tables(
     summaries = {k: open_summary(path, *k[2:], net(*k[:2])) for k, path in summary_paths.items()}
     for key, path in line_cube_paths.items():
         ds = datasets[(LINES, *key[2:4])].copy()
-        ds["boundary_distance"] = ("image", lines_boundary_distance(ds, config["dataset"]))
+        ds["boundary_distance"] = ("image", image_boundary_distance(ds, net(LINES, key[1])))
         ds["boundary_distance"].attrs["units"] = "degree"
         summaries[key] = summarise_scenario_search(ds, open_search(path, *key[2:], net(*key[:2])))
     training = {k: open_training_summary(path, *k[2:], net(*k[:2])) for k, path in training_paths.items()}
