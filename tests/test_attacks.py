@@ -164,10 +164,17 @@ def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
     for row in range(45, 60):  # 40-44: the image itself
         proposals[row, rng.choice(SIZE * SIZE, 2, replace=False)] ^= 1
     proposals = proposals[rng.permutation(60)]
-    queries = attacks.de._OneImageQueries(probabilities, image.reshape(SIZE, SIZE), chunk=16, pad_to=8)
+    shapes = []
+
+    def recorded(batch):
+        shapes.append(len(batch))
+        return probabilities(batch)
+
+    queries = attacks.de._OneImageQueries(recorded, image.reshape(SIZE, SIZE), chunk=16, smallest=8)
     for batch in np.split(proposals, [7, 47]):
         expected = np.asarray(probabilities(batch))
         np.testing.assert_allclose(queries(batch.reshape(-1, SIZE, SIZE)), expected, rtol=1e-6, atol=1e-7)
+    assert set(shapes) <= {8, 16} and 16 in shapes  # padded to powers of two, at most the chunk
     assert queries.queries == 60
     assert queries.classified == len(set(single.tolist())) + 1 + 15
     assert sorted(queries.known) == sorted({-1, *single.tolist()})
@@ -267,3 +274,31 @@ logging.info("after de: art imported %s", "art" in sys.modules)
     log = (tmp_path / "job.log").read_text()
     assert "art imported before de: False" in log
     assert "after de: art imported True" in log
+
+
+def test_the_de_attack_loads_two_of_arts_modules_and_art_imports_as_usual_after(tmp_path):
+    # ART's package __init__s import every attack and estimator; the DE attack
+    # needs two modules. A later `import art` must still give all of ART, the
+    # same classes, and leave the job's log file open.
+    script = f"""
+import logging, sys
+from onepixel.art_import import import_art_modules
+logging.basicConfig(filename={str(tmp_path / "job.log")!r}, filemode="w", level=logging.INFO, force=True)
+pixel_threshold, blackbox = import_art_modules(
+    "art.attacks.evasion.pixel_threshold", "art.estimators.classification.blackbox"
+)
+logging.info("other attacks loaded: %s", "art.attacks.evasion.fast_gradient" in sys.modules)
+import art
+import art.attacks.evasion.pixel_threshold
+from art.attacks.evasion import FastGradientMethod, PixelAttack
+from art.estimators.classification import BlackBoxClassifierNeuralNetwork
+assert PixelAttack is pixel_threshold.PixelAttack
+assert BlackBoxClassifierNeuralNetwork is blackbox.BlackBoxClassifierNeuralNetwork
+assert art.attacks.evasion.pixel_threshold is pixel_threshold
+logging.info("after import art: version %s, %s", art.__version__, FastGradientMethod.__name__)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = (tmp_path / "job.log").read_text()
+    assert "other attacks loaded: False" in log
+    assert "after import art: version 1." in log and "FastGradientMethod" in log

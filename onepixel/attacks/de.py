@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from onepixel.art_import import quiet_art_import
+from onepixel.art_import import import_art_modules
 from onepixel.attacks.base import NOT_FOUND, AttackResult, binarise, empty_result, make_label_fn, record
 
 
@@ -21,13 +21,19 @@ from onepixel.attacks.base import NOT_FOUND, AttackResult, binarise, empty_resul
 def _art_classes():
     """ART's ``PixelAttack`` and black-box classifier, imported on first use.
 
-    Importing ART takes seconds (it imports all of its attacks, defences and
-    SciPy's statistics), which the random and gradient attacks do not need.
+    Importing all of ART takes seconds (its packages import all of its
+    attacks, defences and SciPy's statistics), which the random and
+    gradient attacks do not need, and the DE attack needs a few modules of:
+    the attack, the classifier, and what the classifier imports when made.
     """
-    with quiet_art_import():
-        from art.attacks.evasion import PixelAttack
-        from art.estimators.classification import BlackBoxClassifierNeuralNetwork
-    return PixelAttack, BlackBoxClassifierNeuralNetwork
+    pixel_threshold, blackbox, *_ = import_art_modules(
+        "art.attacks.evasion.pixel_threshold",
+        "art.estimators.classification.blackbox",
+        "art.defences.preprocessor.preprocessor",
+        "art.defences.postprocessor.postprocessor",
+        "art.preprocessing.standardisation_mean_std.numpy",
+    )
+    return pixel_threshold.PixelAttack, blackbox.BlackBoxClassifierNeuralNetwork
 
 
 class _OneImageQueries:
@@ -40,15 +46,17 @@ class _OneImageQueries:
     from memory after (the same network, the same numbers); ``queries``
     still counts every proposal, as the attack's cost. A proposal that
     differs in more than one pixel is classified every time. Batches of at
-    most ``chunk`` are padded to a multiple of ``pad_to``, so a job compiles a
-    few shapes, not one per batch length ART happens to ask for.
+    most ``chunk`` are padded to a power of two of at least ``smallest``, so
+    a job traces and compiles four shapes, not one per batch length ART
+    happens to ask for (the network classifies an image the same, to the
+    bit, in any batch).
     """
 
-    def __init__(self, probabilities_fn, image: np.ndarray, chunk: int = 128, pad_to: int = 16):
+    def __init__(self, probabilities_fn, image: np.ndarray, chunk: int = 128, smallest: int = 16):
         self.probabilities_fn = probabilities_fn
         self.image = image.reshape(-1).astype(np.uint8)
         self.chunk = chunk
-        self.pad_to = pad_to
+        self.smallest = smallest
         self.known: dict[int, np.ndarray] = {}
         self.queries = 0
         self.classified = 0
@@ -86,7 +94,7 @@ class _OneImageQueries:
         parts = []
         for start in range(0, len(batch), self.chunk):
             part = batch[start : start + self.chunk]
-            padded = -(-len(part) // self.pad_to) * self.pad_to
+            padded = max(self.smallest, 1 << (len(part) - 1).bit_length())
             part = np.concatenate([part, np.repeat(part[-1:], padded - len(part), axis=0)])
             parts.append(np.asarray(self.probabilities_fn(part))[: min(self.chunk, len(batch) - start)])
         return np.concatenate(parts)
