@@ -83,8 +83,9 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
     local_work, cfg = tiny_study
     work = copy_workflow(tmp_path / "slurm-study")
     profile = local_profile(work)
-    # The paper's variant only (half the jobs): its nets must equal the local run's.
-    cfg = {**cfg, "variants": {"paper": {}}}
+    # One (D, step) of the paper's variant, two seeds (a cross-network job too): its nets
+    # must equal the local run's. Every rule kind still goes through sbatch.
+    cfg = {**cfg, "variants": {"paper": {}}, "sizes": [16], "angle_steps": [4.0]}
     (work / "config" / "tiny_paper.yaml").write_text(yaml.safe_dump(cfg))
     # The SLURM plugin can hang if status queries fail: bound the run hard.
     run = subprocess.run(
@@ -127,12 +128,12 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
     assert gpu_jobs == 2 * len(cfg["sizes"]) * len(cfg["angle_steps"]) * len(cfg["seeds"])
     # GPU jobs saw the (fake) GPU SLURM granted them; CPU jobs none.
     assert (
-        "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "train" / "paper" / "D16_step2.0_seed0.log").read_text()
+        "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "train" / "paper" / "D16_step4.0_seed0.log").read_text()
     )
     assert (
-        "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "search" / "paper" / "D18_step4.0_seed1.log").read_text()
+        "CUDA_VISIBLE_DEVICES=0" in (work / "logs" / "search" / "paper" / "D16_step4.0_seed1.log").read_text()
     )
-    assert "CUDA_VISIBLE_DEVICES" not in (work / "logs" / "dataset" / "D16_step2.0.log").read_text()
+    assert "CUDA_VISIBLE_DEVICES" not in (work / "logs" / "dataset" / "D16_step4.0.log").read_text()
     # Aggregation ran on the submit host (localrules), and produced the same results.
     assert "tables" not in submitted.values()
     for size in cfg["sizes"]:
@@ -152,13 +153,17 @@ def test_tiny_study_through_slurm_equals_local_run(local_slurm, tiny_study, tmp_
                 a, b = read_search(work / cube), read_search(local_work / cube)
                 np.testing.assert_array_equal(a["margin"].values, b["margin"].values)
                 np.testing.assert_array_equal(a["adversarial"].values, b["adversarial"].values)
-    path = "results/tables/table1.csv"
-    assert (work / path).read_text() == (local_work / path).read_text()
+    # The tables' rows are the local run's rows of this (D, step).
+    table1 = (local_work / "results/tables/table1.csv").read_text().splitlines()
+    assert (work / "results/tables/table1.csv").read_text().splitlines() == [
+        table1[0],
+        *[line for line in table1[1:] if line.startswith("16,4.0,")],
+    ]
     paper_rows = [line for line in (local_work / "results/tables/rates.csv").read_text().splitlines()[1:]]
-    paper_rows = [line for line in paper_rows if line.startswith("paper,")]
+    paper_rows = [line for line in paper_rows if line.startswith("paper,16,4.0,")]
     assert (work / "results/tables/rates.csv").read_text().splitlines()[1:] == paper_rows
     # Each job logged the JAX device it used.
-    assert "JAX" in (work / "logs" / "search" / "paper" / "D16_step2.0_seed0.log").read_text()
+    assert "JAX" in (work / "logs" / "search" / "paper" / "D16_step4.0_seed0.log").read_text()
 
 
 def test_profile_marks_gpu_rules_and_site_lines():
