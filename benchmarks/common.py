@@ -70,12 +70,19 @@ def run_child(script: str, tree: Path, args: list[str]) -> dict:
             f"error: the child {script} {' '.join(args)} in {tree} failed:\n{run.stderr[-3000:]}"
         )
     line = next(line for line in reversed(run.stdout.splitlines()) if line.startswith(RESULT_PREFIX))
-    return json.loads(line[len(RESULT_PREFIX) :])
+    result = json.loads(line[len(RESULT_PREFIX) :])
+    imported = Path(result["onepixel"]).resolve()
+    if not imported.is_relative_to(Path(tree).resolve()):
+        raise SystemExit(f"error: the child {script} measured {imported}, not the tree {tree}")
+    return result
 
 
 def report(result: dict) -> None:
     """A child's last line: its result, with this process's peak memory."""
-    print(RESULT_PREFIX + json.dumps({**result, "peak_mb": peak_rss_mb()}), flush=True)
+    import onepixel
+
+    result = {**result, "peak_mb": peak_rss_mb(), "onepixel": onepixel.__file__}
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
 def peak_rss_mb() -> float:

@@ -116,5 +116,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(common.REPO))  # a checkout without an install
+    if "--child" not in sys.argv:  # a child imports the tree under test, first on its PYTHONPATH
+        sys.path.insert(0, str(common.REPO))  # a checkout without an install
     main()
