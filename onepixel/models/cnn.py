@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from onepixel.models.architecture import Architecture
+from onepixel.models.sparse import sparse_first_two_blocks
 
 
 def max_pool_floor(x: jax.Array, pool: int, for_gradient: bool = True) -> jax.Array:
@@ -238,15 +239,24 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, train: bool, x_channels_first=None, channels_first_out: bool = False
+        self,
+        x: jax.Array | None,
+        train: bool,
+        x_channels_first=None,
+        channels_first_out: bool = False,
+        in_features: int | None = None,
     ) -> tuple[jax.Array, jax.Array | None]:
         """The block's output and, in training where ``channels_first_out``, its (C, rows, cols, B) copy.
 
         ``x_channels_first``: ``x`` transposed to (C, H, W, B), from the block before (training only).
+        ``x`` None: the block's (kernel, bias) of ``in_features`` input channels, computing nothing.
         """
         k = self.kernel_size
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features))
+        features_in = in_features if x is None else x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, features_in, self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        if x is None:
+            return kernel, bias
         if train and x.shape[-1] == 1:
             # One input channel: the per-phase form beats the conv (see above);
             # with more channels XLA's convolution is faster.
@@ -293,16 +303,27 @@ class CNN(nn.Module):
         return CNN(arch), jax.tree.map(jnp.asarray, params)
 
     @nn.compact
-    def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
-        """images: (batch, D, D) grey or (batch, D, D, C) colour; returns logits (batch, n_classes)."""
+    def __call__(self, images: jax.Array, train: bool = False, sparse_index: dict | None = None) -> jax.Array:
+        """images: (batch, D, D) grey or (batch, D, D, C) colour; returns logits (batch, n_classes).
+
+        ``sparse_index`` (training, grey images on a zero background): the
+        batch's ``onepixel.models.sparse.active_indices``; the first two blocks
+        are then computed only where the pixels reach.
+        """
         x = images.astype(jnp.float32)
         x = x[..., None] if x.ndim == 3 else x
         x_channels_first = None
-        blocks = self.arch.conv_channels
-        for index, channels in enumerate(blocks):
+        blocks, kernel, pool = self.arch.conv_channels, self.arch.kernel, self.arch.pool
+        first = 0
+        if train and sparse_index is not None and x.shape[-1] == 1 and len(blocks) > 1:
+            kernel1, bias1 = Conv(blocks[0], kernel, pool)(None, train, in_features=1)
+            kernel2, bias2 = Conv(blocks[1], kernel, pool)(None, train, in_features=blocks[0])
+            y = sparse_first_two_blocks(x[..., 0], sparse_index, kernel1, bias1, kernel2, bias2, pool)
+            x, first = max_pool_floor(nn.relu(y), pool, for_gradient=True), 2
+        for index in range(first, len(blocks)):
             # Block 1 hands block 2 its output transposed as well (training, 1 input channel).
             hand_on = train and index == 0 and len(blocks) > 1
-            x, x_channels_first = Conv(channels, self.arch.kernel, self.arch.pool)(
+            x, x_channels_first = Conv(blocks[index], kernel, pool)(
                 x, train, x_channels_first, channels_first_out=hand_on
             )
         x = nn.Dropout(self.arch.dropout, deterministic=not train)(x)

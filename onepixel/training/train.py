@@ -15,6 +15,7 @@ from flax.training import train_state
 from onepixel.models.architecture import Architecture
 from onepixel.models.cnn import CNN, init_params
 from onepixel.models.inference import EVAL_CHUNK, apply_in_chunks, make_class_fn, predicted_classes
+from onepixel.models.sparse import active_indices, active_sizes
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,19 @@ def training_loss(logits: jax.Array, targets: jax.Array, temperature: float = 1.
 
 
 @partial(jax.jit, donate_argnums=0, static_argnames="temperature")
-def train_step(state: train_state.TrainState, images, targets, dropout_key, temperature: float = 1.0):
-    """One Adam step on a batch; ``targets`` are per-output probabilities (one-hot, smoothed or soft)."""
+def train_step(
+    state: train_state.TrainState, images, targets, dropout_key, temperature: float = 1.0, sparse_index=None
+):
+    """One Adam step on a batch; ``targets`` are per-output probabilities (one-hot, smoothed or soft).
+
+    ``sparse_index``: the batch's ``onepixel.models.sparse.active_indices`` (the
+    first two blocks where the pixels reach), or None (the dense blocks).
+    """
 
     def loss_fn(params):
-        logits = state.apply_fn({"params": params}, images, train=True, rngs={"dropout": dropout_key})
+        logits = state.apply_fn(
+            {"params": params}, images, train=True, rngs={"dropout": dropout_key}, sparse_index=sparse_index
+        )
         return training_loss(logits, targets, temperature)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
@@ -99,7 +108,7 @@ def misclassified(
     return np.sort(np.concatenate(wrong)), n
 
 
-def _epoch(state, images, targets, order, batch: int, epoch_dropout, temperature: float):
+def _epoch(state, images, targets, order, batch: int, epoch_dropout, temperature: float, sparse_index=None):
     """One pass over the images in ``order``, ``batch`` at a time; the state after it and the mean loss."""
     losses = []
     for step, start in enumerate(range(0, len(order), batch)):
@@ -110,6 +119,7 @@ def _epoch(state, images, targets, order, batch: int, epoch_dropout, temperature
             targets[idx],
             jax.random.fold_in(epoch_dropout, step),
             temperature=float(temperature),
+            sparse_index=None if sparse_index is None else {k: v[idx] for k, v in sparse_index.items()},
         )
         losses.append(loss)
     return state, float(np.mean(jax.device_get(losses)))
@@ -171,13 +181,29 @@ def train(
     targets = np.asarray(targets, np.float32)
     n, batch = len(images), training_cfg["batch_size"]
     result = TrainingResult(params=state.params)
+    sparse_index = None
+    sizes = active_sizes(images, arch)
+    if sizes is not None:
+        sparse_index = active_indices(images, arch, sizes)
+        log.info(
+            "the first two blocks where the pixels reach: at most %d of block 1's cells, "
+            "%d of the second conv's outputs",
+            *sizes,
+        )
     wrong = np.zeros(0, np.int64)  # the last epoch's misclassified images
 
     for epoch in range(1, training_cfg["max_epochs"] + 1):
         started = time.perf_counter()
         order = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), n))
         state, loss = _epoch(
-            state, images, targets, order, batch, jax.random.fold_in(dropout_root, epoch), temperature
+            state,
+            images,
+            targets,
+            order,
+            batch,
+            jax.random.fold_in(dropout_root, epoch),
+            temperature,
+            sparse_index,
         )
         last = epoch == training_cfg["max_epochs"]  # a net that stops short gets its exact count
         wrong, n_checked = misclassified(class_fn, state.params, images, labels, wrong, complete=last)

@@ -1,0 +1,160 @@
+"""The first two conv blocks in training, computed only where an image's pixels reach.
+
+On a zero background block 1's output is the constant relu(bias) wherever
+its window holds no pixel, and the second conv's output is the constant
+``background_out`` wherever its window sees none of those cells. A line of a
+D = 80 image reaches at most 112 of block 1's 1,444 cells and 232 of the
+second conv's 1,296 outputs (mean 61 and 130), so the training step computes
+the first block at the cells reached (``active``: their windows, gathered,
+times the kernel), the second conv at the outputs reached (their patches of
+block 1 minus the background, gathered, times the kernel, plus the
+background output), and puts the constant everywhere else. JAX's gradient of
+these gathers and products is the gradient of the dense blocks, with ~4x
+fewer products at D = 80 (``docs/performance.md``, "Training").
+
+Values equal the dense blocks up to float summation order. The counts of
+cells and outputs reached are static shapes: ``active_sizes`` takes them
+from the whole training set, once, so no batch holds more.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from onepixel.models.architecture import Architecture
+
+
+def _geometry(size: int, kernel: int, pool: int) -> tuple[int, int, int]:
+    """(window, block-1 cells the second conv reads, second-conv outputs the pooling keeps), per side."""
+    pooled = (size - kernel + 1) // pool
+    kept = (pooled - kernel + 1) // pool * pool
+    return pool + kernel - 1, kept + kernel - 1, kept
+
+
+def _window_any(occupied, window: int, stride: int, cells: int):
+    """(B, cells, cells): any of ``occupied[:, stride*i + dy, stride*j + dx]`` for dy, dx < window."""
+    xp = jnp if isinstance(occupied, jax.Array) else np
+    out = xp.zeros((occupied.shape[0], cells, cells), bool)
+    span = stride * (cells - 1) + 1
+    for dy in range(window):
+        for dx in range(window):
+            out = out | occupied[:, dy : dy + span : stride, dx : dx + span : stride]
+    return out
+
+
+def active_sizes(
+    images: np.ndarray, arch: Architecture, most_share: float = 0.5, chunk: int = 4096
+) -> tuple[int, int] | None:
+    """The most block-1 cells and second-conv outputs any image reaches; None where dense blocks are as fast.
+
+    None unless the net has two or more blocks, the images are grey (B, D, D)
+    and the outputs reached are at most ``most_share`` of the second conv's
+    (at D = 32 lines reach 80 of its 144: gathering gains nothing there).
+    """
+    images = np.asarray(images)
+    if len(arch.conv_channels) < 2 or images.ndim != 3 or len(images) == 0:
+        return None
+    window, cells, kept = _geometry(arch.size, arch.kernel, arch.pool)
+    if kept < 1:
+        return None
+    most_cells = most_outputs = 0
+    for start in range(0, len(images), chunk):
+        occupied = np.asarray(images[start : start + chunk]) != 0
+        reached = _window_any(occupied, window, arch.pool, cells)
+        outputs = _window_any(reached, arch.kernel, 1, kept)
+        most_cells = max(most_cells, int(reached.sum((1, 2)).max()))
+        most_outputs = max(most_outputs, int(outputs.sum((1, 2)).max()))
+    if most_outputs > most_share * kept * kept:
+        return None
+    return max(most_cells, 1), max(most_outputs, 1)
+
+
+def active_indices(images: np.ndarray, arch: Architecture, sizes: tuple[int, int], chunk: int = 2048) -> dict:
+    """Per image, what ``sparse_first_two_blocks`` gathers (NumPy, once per training set).
+
+    ``cell_pixel``: the first pixel of each reached cell's window (B, n_cells;
+    -1 pads); ``output``: the outputs reached, flat (B, n_outputs; kept² pads);
+    ``slot``: per output and tap, its block-1 cell's slot among the cells
+    reached (B, n_outputs, kernel²; n_cells: not reached). Made here, not in
+    the step: XLA-CPU fused their index arithmetic into every gathered element.
+    """
+    n_cells, n_outputs = sizes
+    size, kernel, pool = arch.size, arch.kernel, arch.pool
+    window, cells, kept = _geometry(size, kernel, pool)
+    taps = np.array([dy * cells + dx for dy in range(kernel) for dx in range(kernel)])
+    parts = {"cell_pixel": [], "output": [], "slot": []}
+    for start in range(0, len(images), chunk):
+        occupied = np.asarray(images[start : start + chunk]) != 0
+        count = len(occupied)
+        reached = _window_any(occupied, window, pool, cells).reshape(count, -1)
+        outputs = _window_any(reached.reshape(count, cells, cells), kernel, 1, kept).reshape(count, -1)
+        if reached.sum(1).max() > n_cells or outputs.sum(1).max() > n_outputs:
+            raise ValueError(
+                f"active_indices: images reach more than sizes={sizes}; use active_sizes of them"
+            )
+        # The reached cells and outputs first, in increasing order (a stable sort of "not reached").
+        cell = np.argsort(~reached, axis=1, kind="stable")[:, :n_cells]
+        cell_real = np.take_along_axis(reached, cell, axis=1)
+        row, col = np.divmod(cell, cells)
+        parts["cell_pixel"].append(np.where(cell_real, pool * row * size + pool * col, -1).astype(np.int32))
+        slot_of_cell = np.full((count, cells * cells), n_cells, np.int32)
+        images_of, slots = np.nonzero(cell_real)
+        slot_of_cell[images_of, cell[images_of, slots]] = slots
+        out = np.argsort(~outputs, axis=1, kind="stable")[:, :n_outputs]
+        out_real = np.take_along_axis(outputs, out, axis=1)
+        out_row, out_col = np.divmod(out, kept)
+        tap_cells = (out_row * cells + out_col)[..., None] + taps
+        slot = np.take_along_axis(slot_of_cell, tap_cells.reshape(count, -1), axis=1).reshape(tap_cells.shape)
+        parts["slot"].append(np.where(out_real[..., None], slot, n_cells).astype(np.int32))
+        parts["output"].append(np.where(out_real, out, kept * kept).astype(np.int32))
+    return {name: np.concatenate(arrays) for name, arrays in parts.items()}
+
+
+def _phase_matrix(kernel: int, pool: int) -> np.ndarray:
+    """(window², pool², kernel²): window pixel (wy, wx) meets phase (py, px) through tap (dy, dx)."""
+    window = pool + kernel - 1
+    matrix = np.zeros((window * window, pool * pool, kernel * kernel), np.float32)
+    for py in range(pool):
+        for px in range(pool):
+            for dy in range(kernel):
+                for dx in range(kernel):
+                    matrix[(py + dy) * window + px + dx, py * pool + px, dy * kernel + dx] = 1
+    return matrix
+
+
+def sparse_first_two_blocks(images, index: dict, kernel1, bias1, kernel2, bias2, pool: int):
+    """The second conv's output plus its bias, (B, kept, kept, C2), of (B, D, D) images on a zero background.
+
+    Block 1 is conv, ReLU, floor max pooling; the second conv covers the rows
+    and columns its own floor pooling keeps. ``index``: the batch's rows of
+    ``active_indices``.
+    """
+    batch, size = images.shape[0], images.shape[1]
+    kernel = kernel1.shape[0]
+    window, _, kept = _geometry(size, kernel, pool)
+    cell_pixel, output, slot = index["cell_pixel"], index["output"], index["slot"]
+    n_cells, n_outputs = cell_pixel.shape[1], output.shape[1]
+    background = jax.nn.relu(bias1)  # block 1 where its window holds no pixel
+    # Whole rows gathered by flat index (XLA-CPU's fast case).
+    offsets = np.array([dy * size + dx for dy in range(window) for dx in range(window)], np.int32)
+    first_pixel = jnp.maximum(cell_pixel, 0) + (jnp.arange(batch, dtype=jnp.int32) * size * size)[:, None]
+    pixels = (first_pixel[..., None] + offsets).reshape(-1)
+    windows = images.reshape(-1).at[pixels].get(mode="promise_in_bounds")
+    windows = windows.reshape(batch * n_cells, -1)  # (B * n_cells, window²)
+    per_phase = jnp.einsum("wpt,tc->wpc", _phase_matrix(kernel, pool), kernel1.reshape(kernel * kernel, -1))
+    phases = (windows @ per_phase.reshape(windows.shape[1], -1)).reshape(batch, n_cells, pool * pool, -1)
+    cells = jax.nn.relu(phases.max(axis=2) + bias1) - background
+    cells = jnp.where((cell_pixel >= 0)[..., None], cells, 0.0)
+    cells = jnp.concatenate([cells, jnp.zeros_like(cells[:, :1])], axis=1)  # slot n_cells: nothing reached
+    cell_rows = (jnp.arange(batch, dtype=jnp.int32) * (n_cells + 1))[:, None, None]
+    patches = cells.reshape(batch * (n_cells + 1), -1).at[(slot + cell_rows).reshape(-1)]
+    patches = patches.get(mode="promise_in_bounds")
+    patches = patches.reshape(batch * n_outputs, -1)  # (B * n_outputs, kernel² * C1)
+    reached = patches @ kernel2.reshape(-1, kernel2.shape[-1])
+    background_out = background @ kernel2.reshape(kernel * kernel, -1, kernel2.shape[-1]).sum(0) + bias2
+    y = jnp.broadcast_to(background_out, (batch * (kept * kept + 1), kernel2.shape[-1]))
+    out_rows = (output + (jnp.arange(batch, dtype=jnp.int32) * (kept * kept + 1))[:, None]).reshape(-1)
+    y = y.at[out_rows].add(reached, mode="promise_in_bounds")  # padding lands in each image's extra row
+    return y.reshape(batch, kept * kept + 1, -1)[:, :-1].reshape(batch, kept, kept, -1)
