@@ -5,8 +5,8 @@ its window holds no pixel, and the second conv's output is the constant
 ``background_out`` wherever its window sees none of those cells. A line of a
 D = 80 image reaches at most 112 of block 1's 1,444 cells and 232 of the
 second conv's 1,296 outputs (mean 61 and 130), so the training step computes
-the first block at the cells reached (``active``: their windows, gathered,
-times the kernel), the second conv at the outputs reached (their patches of
+the first block at the cells reached (their windows, gathered, times the
+kernel), the second conv at the outputs reached (their patches of
 block 1 minus the background, gathered, times the kernel, plus the
 background output), and puts the constant everywhere else. JAX's gradient of
 these gathers and products is the gradient of the dense blocks, with ~4x
@@ -33,10 +33,9 @@ def _geometry(size: int, kernel: int, pool: int) -> tuple[int, int, int]:
     return pool + kernel - 1, kept + kernel - 1, kept
 
 
-def _window_any(occupied, window: int, stride: int, cells: int):
+def _window_any(occupied: np.ndarray, window: int, stride: int, cells: int) -> np.ndarray:
     """(B, cells, cells): any of ``occupied[:, stride*i + dy, stride*j + dx]`` for dy, dx < window."""
-    xp = jnp if isinstance(occupied, jax.Array) else np
-    out = xp.zeros((occupied.shape[0], cells, cells), bool)
+    out = np.zeros((occupied.shape[0], cells, cells), bool)
     span = stride * (cells - 1) + 1
     for dy in range(window):
         for dx in range(window):
