@@ -144,15 +144,16 @@ def by_hand_corners(predict, images, values, labels):
     wrong = np.zeros((n, len(values), h, w), bool)
     for i in range(n):
         for k, corner in enumerate(values):
-            for r in range(h):
-                for c in range(w):
-                    if (pixels[i, r, c] == corner).all():
-                        continue
-                    changed = pixels[i].copy()
-                    changed[r, c] = corner
-                    logits = predict((changed if images.ndim == 4 else changed[..., 0])[None])[0]
-                    wrong[i, k, r, c] = np.argmax(logits) != labels[i]
-                    margins[i, k, r, c] = logits[labels[i]] - np.delete(logits, labels[i]).max()
+            # Every pixel of image i set to this corner, each a whole image, classified in one batch.
+            changed = np.repeat(pixels[i][None], h * w, axis=0)
+            rows, cols = np.divmod(np.arange(h * w), w)
+            changed[np.arange(h * w), rows, cols] = corner
+            logits = predict(changed if images.ndim == 4 else changed[..., 0])
+            for index, (r, c) in enumerate(zip(rows, cols, strict=True)):
+                if (pixels[i, r, c] == corner).all():
+                    continue
+                wrong[i, k, r, c] = np.argmax(logits[index]) != labels[i]
+                margins[i, k, r, c] = logits[index, labels[i]] - np.delete(logits[index], labels[i]).max()
     return margins, wrong
 
 
