@@ -58,8 +58,8 @@ def import_art_modules(*names: str) -> tuple[types.ModuleType, ...]:
     """
     if "art" not in sys.modules:
         # Every package above the modules, outermost first.
-        packages = sorted({name.rsplit(".", k)[0] for name in names for k in range(1, name.count(".") + 1)})
-        for package in sorted(packages, key=lambda name: name.count(".")):
+        packages = {name.rsplit(".", k)[0] for name in names for k in range(1, name.count(".") + 1)}
+        for package in sorted(packages, key=lambda name: (name.count("."), name)):
             spec = importlib.util.find_spec(package)
             if spec is None:
                 raise ImportError(f"{package} is not installed; run `make .venv/.installed`")

@@ -43,9 +43,36 @@ def _window_any(occupied: np.ndarray, window: int, stride: int, cells: int) -> n
     return out
 
 
-def active_sizes(
-    images: np.ndarray, arch: Architecture, most_share: float = 0.5, chunk: int = 4096
-) -> tuple[int, int] | None:
+def _reach(images: np.ndarray, arch: Architecture, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the block-1 cells (B, cells²) and second-conv outputs (B, kept²) its pixels reach."""
+    window, cells, kept = _geometry(arch.size, arch.kernel, arch.pool)
+    reached, outputs = [], []
+    for start in range(0, len(images), chunk):
+        occupied = np.asarray(images[start : start + chunk]) != 0
+        cell = _window_any(occupied, window, arch.pool, cells)
+        reached.append(cell.reshape(len(cell), -1))
+        outputs.append(_window_any(cell, arch.kernel, 1, kept).reshape(len(cell), -1))
+    return np.concatenate(reached), np.concatenate(outputs)
+
+
+def _applies(images: np.ndarray, arch: Architecture) -> bool:
+    """Two or more blocks, grey (B, D, D) images, and a second conv the pooling keeps outputs of."""
+    return (
+        len(arch.conv_channels) > 1
+        and images.ndim == 3
+        and len(images) > 0
+        and (_geometry(arch.size, arch.kernel, arch.pool)[2] > 0)
+    )
+
+
+def _sizes(reached: np.ndarray, outputs: np.ndarray, most_share: float) -> tuple[int, int] | None:
+    most_cells, most_outputs = int(reached.sum(1).max()), int(outputs.sum(1).max())
+    if most_outputs > most_share * outputs.shape[1]:
+        return None
+    return max(most_cells, 1), max(most_outputs, 1)
+
+
+def active_sizes(images: np.ndarray, arch: Architecture, most_share: float = 0.5) -> tuple[int, int] | None:
     """The most block-1 cells and second-conv outputs any image reaches; None where dense blocks are as fast.
 
     None unless the net has two or more blocks, the images are grey (B, D, D)
@@ -53,24 +80,10 @@ def active_sizes(
     (at D = 32 lines reach 80 of its 144: gathering gains nothing there).
     """
     images = np.asarray(images)
-    if len(arch.conv_channels) < 2 or images.ndim != 3 or len(images) == 0:
-        return None
-    window, cells, kept = _geometry(arch.size, arch.kernel, arch.pool)
-    if kept < 1:
-        return None
-    most_cells = most_outputs = 0
-    for start in range(0, len(images), chunk):
-        occupied = np.asarray(images[start : start + chunk]) != 0
-        reached = _window_any(occupied, window, arch.pool, cells)
-        outputs = _window_any(reached, arch.kernel, 1, kept)
-        most_cells = max(most_cells, int(reached.sum((1, 2)).max()))
-        most_outputs = max(most_outputs, int(outputs.sum((1, 2)).max()))
-    if most_outputs > most_share * kept * kept:
-        return None
-    return max(most_cells, 1), max(most_outputs, 1)
+    return _sizes(*_reach(images, arch), most_share) if _applies(images, arch) else None
 
 
-def active_indices(images: np.ndarray, arch: Architecture, sizes: tuple[int, int], chunk: int = 2048) -> dict:
+def active_indices(images: np.ndarray, arch: Architecture, sizes: tuple[int, int]) -> dict:
     """Per image, what ``sparse_first_two_blocks`` gathers (NumPy, once per training set).
 
     ``cell_pixel``: the first pixel of each reached cell's window (B, n_cells;
@@ -79,30 +92,43 @@ def active_indices(images: np.ndarray, arch: Architecture, sizes: tuple[int, int
     reached (B, n_outputs, kernel²; n_cells: not reached). Made here, not in
     the step: XLA-CPU fused their index arithmetic into every gathered element.
     """
+    return _indices(*_reach(np.asarray(images), arch), arch, sizes)
+
+
+def training_index(images: np.ndarray, arch: Architecture) -> dict | None:
+    """``active_indices`` of a training set at its ``active_sizes``; None where the dense blocks are as fast.
+
+    One pass over the images for both.
+    """
+    images = np.asarray(images)
+    if not _applies(images, arch):
+        return None
+    reached, outputs = _reach(images, arch)
+    sizes = _sizes(reached, outputs, 0.5)
+    return None if sizes is None else _indices(reached, outputs, arch, sizes)
+
+
+def _indices(reached, outputs, arch: Architecture, sizes: tuple[int, int], chunk: int = 2048) -> dict:
     n_cells, n_outputs = sizes
     size, kernel, pool = arch.size, arch.kernel, arch.pool
-    window, cells, kept = _geometry(size, kernel, pool)
+    _, cells, kept = _geometry(size, kernel, pool)
+    if reached.sum(1).max() > n_cells or outputs.sum(1).max() > n_outputs:
+        raise ValueError(f"active_indices: images reach more than sizes={sizes}; use active_sizes of them")
     taps = np.array([dy * cells + dx for dy in range(kernel) for dx in range(kernel)])
     parts = {"cell_pixel": [], "output": [], "slot": []}
-    for start in range(0, len(images), chunk):
-        occupied = np.asarray(images[start : start + chunk]) != 0
-        count = len(occupied)
-        reached = _window_any(occupied, window, pool, cells).reshape(count, -1)
-        outputs = _window_any(reached.reshape(count, cells, cells), kernel, 1, kept).reshape(count, -1)
-        if reached.sum(1).max() > n_cells or outputs.sum(1).max() > n_outputs:
-            raise ValueError(
-                f"active_indices: images reach more than sizes={sizes}; use active_sizes of them"
-            )
+    for start in range(0, len(reached), chunk):
+        reach, output = reached[start : start + chunk], outputs[start : start + chunk]
+        count = len(reach)
         # The reached cells and outputs first, in increasing order (a stable sort of "not reached").
-        cell = np.argsort(~reached, axis=1, kind="stable")[:, :n_cells]
-        cell_real = np.take_along_axis(reached, cell, axis=1)
+        cell = np.argsort(~reach, axis=1, kind="stable")[:, :n_cells]
+        cell_real = np.take_along_axis(reach, cell, axis=1)
         row, col = np.divmod(cell, cells)
         parts["cell_pixel"].append(np.where(cell_real, pool * row * size + pool * col, -1).astype(np.int32))
         slot_of_cell = np.full((count, cells * cells), n_cells, np.int32)
         images_of, slots = np.nonzero(cell_real)
         slot_of_cell[images_of, cell[images_of, slots]] = slots
-        out = np.argsort(~outputs, axis=1, kind="stable")[:, :n_outputs]
-        out_real = np.take_along_axis(outputs, out, axis=1)
+        out = np.argsort(~output, axis=1, kind="stable")[:, :n_outputs]
+        out_real = np.take_along_axis(output, out, axis=1)
         out_row, out_col = np.divmod(out, kept)
         tap_cells = (out_row * cells + out_col)[..., None] + taps
         slot = np.take_along_axis(slot_of_cell, tap_cells.reshape(count, -1), axis=1).reshape(tap_cells.shape)

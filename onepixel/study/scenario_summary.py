@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from onepixel.analysis.boundary import nearest_to_boundary
+from onepixel.analysis.boundary import near_boundary_share, nearest_to_boundary
 from onepixel.io import annotate, read_netcdf, write_netcdf
 from onepixel.study.provenance import provenance_attrs
 from onepixel.study.settings import search_settings
@@ -107,9 +107,7 @@ def summarise_scenario_search(dataset: xr.Dataset, cube: xr.Dataset) -> xr.Datas
         n_images=int(len(searched)),
         n_near_images=int(near.sum()),
         near_fraction=NEAR_FRACTION,
-        near_share=float(n_adversarial[near].sum() / n_adversarial.sum())
-        if n_adversarial.sum()
-        else float("nan"),
+        near_share=near_boundary_share(distance, n_adversarial, NEAR_FRACTION),
     )
     return summary
 

@@ -15,7 +15,7 @@ from flax.training import train_state
 from onepixel.models.architecture import Architecture
 from onepixel.models.cnn import CNN, init_params
 from onepixel.models.inference import EVAL_CHUNK, apply_in_chunks, make_class_fn, predicted_classes
-from onepixel.models.sparse import active_indices, active_sizes
+from onepixel.models.sparse import training_index
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +181,13 @@ def train(
     targets = np.asarray(targets, np.float32)
     n, batch = len(images), training_cfg["batch_size"]
     result = TrainingResult(params=state.params)
-    sparse_index = None
-    sizes = active_sizes(images, arch)
-    if sizes is not None:
-        sparse_index = active_indices(images, arch, sizes)
+    sparse_index = training_index(images, arch)
+    if sparse_index is not None:
         log.info(
             "the first two blocks where the pixels reach: at most %d of block 1's cells, "
             "%d of the second conv's outputs",
-            *sizes,
+            sparse_index["cell_pixel"].shape[1],
+            sparse_index["output"].shape[1],
         )
     wrong = np.zeros(0, np.int64)  # the last epoch's misclassified images
 
