@@ -131,6 +131,7 @@ def plain_label_search(
 
 
 NEAR_SLICE = 1 << 22
+RECHECK_CHUNK, RECHECK_MIN_CHUNK = 1024, 16
 
 
 def recheck_labels(
@@ -161,7 +162,9 @@ def recheck_labels(
         return 0
     n_pixels = images.shape[1] * images.shape[2]
     margins_of = CandidateMargins(model, images, labels, values, corner)
-    chunk = 1024
+    # A power of two up to 1,024: one compile, and a few candidates (most
+    # searches have under ten) do not pay for a pass over 1,024 images.
+    chunk = min(RECHECK_CHUNK, max(RECHECK_MIN_CHUNK, 1 << (int(near.size) - 1).bit_length()))
     for start in range(0, near.size, chunk):
         part = near[start : start + chunk]
         padded = np.resize(part, chunk)  # fixed shape: one compile
