@@ -14,7 +14,8 @@ from onepixel.search.fast import fast_flip_margins
 from onepixel.study.dataset_stage import study_dataset
 from onepixel.study.inputs import load_model, open_search
 from onepixel.study.search_stage import run_search
-from onepixel.study.train_stage import train_model
+from onepixel.study.settings import round_zero_twin
+from onepixel.study.train_stage import copy_twin_net, train_model
 from onepixel.study.variants import variant_config
 from onepixel.training import defences
 from onepixel.training.train import label_targets, make_optimizer, train_step, training_loss
@@ -141,6 +142,56 @@ def test_adversarial_round_trains_on_the_clean_images_plus_exactly_the_last_roun
     _, _, summary = load_model(round1[2], round1[0], 16, 4.0, 1, net, "round1")
     assert summary["n_training_images"] == data.n_clean + summary["n_flips_added"] == len(data.images)
     assert summary["reached_full_accuracy"] and summary["epochs"] >= 1
+
+
+def test_round_zero_is_taken_from_the_net_of_the_same_training(d16_files, tiny_config):
+    config = copy.deepcopy(tiny_config)
+    config["variants"] = {
+        "paper": {},
+        "smooth": {"training": {"label_smoothing": 0.1}},
+        "adv": {"training": {"adversarial_rounds": 2}},
+    }
+    nets = {name: variant_config(config, name) for name in config["variants"]}
+    assert round_zero_twin(nets, "adv", 16) == "paper"
+    dataset = d16_files / "D16_step4.0.nc"
+    paper, trained, copied = (net_files(d16_files, f"twin_{r}") for r in ("paper", "trained", "copied"))
+    cube_of = {r: d16_files / f"twin_{r}.nc" for r in ("paper", "trained", "copied")}
+    train_model(dataset, 16, 4.0, 2, nets["paper"], *paper)
+    run_search(dataset, paper[0], paper[2], 16, 4.0, 2, nets["paper"], cube_of["paper"])
+    # Independently: round 0 trained and searched as its own net.
+    train_model(dataset, 16, 4.0, 2, nets["adv"], *trained, role="round0")
+    run_search(dataset, trained[0], trained[2], 16, 4.0, 2, nets["adv"], cube_of["trained"], role="round0")
+    copy_twin_net((paper[2], paper[0], paper[1]), nets["paper"], 16, 4.0, 2, nets["adv"], *copied)
+    twin = (cube_of["paper"], nets["paper"])
+    copied_cube = cube_of["copied"]
+    run_search(dataset, copied[0], copied[2], 16, 4.0, 2, nets["adv"], copied_cube, role="round0", twin=twin)
+
+    _, params_trained, summary_trained = load_model(trained[2], trained[0], 16, 4.0, 2, nets["adv"], "round0")
+    _, params_copied, summary_copied = load_model(copied[2], copied[0], 16, 4.0, 2, nets["adv"], "round0")
+    for a, b in zip(jax.tree.leaves(params_trained), jax.tree.leaves(params_copied), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert summary_copied["same_net_as"] == str(paper[2]) and "same_net_as" not in summary_trained
+    differing = {k for k in summary_trained if summary_trained[k] != summary_copied[k]}
+    assert differing <= {"train_seconds", "git_commit", "cpu", "versions"}
+
+    # The history but for the seconds per epoch.
+    def without_seconds(path):
+        return [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
+
+    assert without_seconds(trained[1]) == without_seconds(copied[1])
+    cube_trained = open_search(cube_of["trained"], 16, 4.0, 2, nets["adv"], "round0")
+    cube_copied = open_search(cube_of["copied"], 16, 4.0, 2, nets["adv"], "round0")
+    assert cube_copied.attrs["role"] == "round0" and cube_copied.attrs["variant"] == "adv"
+    for name in cube_trained.variables:
+        np.testing.assert_array_equal(cube_trained[name].values, cube_copied[name].values)
+    assert cube_copied.attrs["n_adversarial"] == cube_trained.attrs["n_adversarial"] > 0
+
+    # Another variant's net is no round 0: refused, and no twin where none trains the same.
+    with pytest.raises(ValueError, match="training differs"):
+        copy_twin_net((paper[2], paper[0], paper[1]), nets["smooth"], 16, 4.0, 2, nets["adv"], *copied)
+    assert round_zero_twin({k: v for k, v in nets.items() if k != "paper"}, "adv", 16) is None
+    config["variants"]["paper"] = {"training": {"max_epochs": 7}}
+    assert round_zero_twin({k: variant_config(config, k) for k in config["variants"]}, "adv", 16) is None
 
 
 def test_conflicting_and_repeated_flips_are_handled():

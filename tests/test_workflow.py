@@ -13,6 +13,7 @@ import yaml
 from onepixel.data.lines import read_dataset
 from onepixel.search.cube import read_search
 from onepixel.study.summary import read_summary
+from onepixel.training.checkpoint import read_checkpoint
 from tests.reference import make_summary
 
 from .conftest import REPO, copy_workflow, snakemake
@@ -21,6 +22,13 @@ from .conftest import REPO, copy_workflow, snakemake
 def job_counts(output: str) -> dict[str, int]:
     table = output.split("Job stats:")[1]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+
+
+def same_arrays(a, b) -> bool:
+    """Two nested dicts of arrays (checkpoint states) hold the same keys and values."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_arrays(a[k], b[k]) for k in a)
+    return np.array_equal(a, b)
 
 
 @pytest.fixture(scope="module")
@@ -417,6 +425,21 @@ def test_every_kind_of_variant_runs_end_to_end(tmp_path):
         / "round1"
         / "search.nc"
     ).exists()
+    # Round 0 is the paper variant's net (the same training): its weights and cube, not trained again.
+    for seed in (0, 1):
+        round0 = work / f"results/rounds/adversarial_training/D16_step4.0/seed{seed}/round0"
+        paper_params = work / f"results/models/paper/D16_step4.0/seed{seed}/params.msgpack"
+        summary = json.loads((round0 / "summary.json").read_text())
+        assert summary["same_net_as"] == str(paper_params.with_name("summary.json").relative_to(work))
+        assert summary["role"] == "round0" and summary["variant"] == "adversarial_training"
+        assert same_arrays(read_checkpoint(round0 / "params.msgpack")[1], read_checkpoint(paper_params)[1])
+        cube = read_search(round0 / "search.nc")
+        paper_cube = read_search(work / f"results/search/paper/D16_step4.0/seed{seed}.nc")
+        assert cube.attrs["role"] == "round0" and cube.attrs["variant"] == "adversarial_training"
+        for name in ("margin", "adversarial", "on_manifold"):
+            np.testing.assert_array_equal(cube[name].values, paper_cube[name].values)
+        log = work / f"logs/round/adversarial_training/D16_step4.0_seed{seed}_round0.log"
+        assert "the net of variant paper (the same training)" in log.read_text()
     for name in (
         "variants_rate",
         "variants_heatmaps",

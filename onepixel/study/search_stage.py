@@ -37,12 +37,16 @@ def run_search(
     out_path,
     role: str = "net",
     search_summary_out=None,
+    twin=None,
 ) -> None:
     """The exhaustive search of one net, written to ``out_path`` (its flip cube).
 
     ``search_summary_out``: also write the net's search summary there, from
     the cube and dataset in memory (a job of its own would start a process
     and read both back: ~1.4 s per net, 75 nets in the paper's study).
+    ``twin``: (cube path, net config) of the study's net that is this
+    adversarial round 0 (``copy_twin_net``): its cube is this net's, read and
+    checked as that net's and written again under this net's provenance.
     """
     ds = open_dataset(dataset_path, size, step, config)
     arch, params, summary = load_model(summary_path, params_path, size, step, seed, config, role)
@@ -55,7 +59,14 @@ def run_search(
             seed,
             summary["final_accuracy"],
         )
-    cube = search_dataset(CNN(arch), params, ds, config)
+    if twin is not None:
+        twin_cube, twin_config = twin
+        if summary.get("same_net_as") is None:
+            raise ValueError(f"{summary_path}: not a net taken from another variant; search it instead")
+        cube = open_search(twin_cube, size, step, seed, twin_config)
+        log.info("%s: the cube of the same net, %s", role, twin_cube)
+    else:
+        cube = search_dataset(CNN(arch), params, ds, config)
     seconds = cube.attrs["search_seconds"]
     cube.attrs.update(
         provenance_attrs(

@@ -49,6 +49,25 @@ def round_settings(config: dict, size: int) -> dict:
     return settings
 
 
+def round_zero_twin(net_configs: dict, key: str, size: int) -> str | None:
+    """The net key whose net is adversarial variant ``key``'s round 0 at D, or None.
+
+    Round 0 is the plain training under the variant's settings: a net of the
+    study without rounds of its own and with the same dataset, model, training
+    and search settings at D is that net (the same seed gives the same
+    weights), so round 0 is taken from its files instead of trained again.
+    """
+
+    def round_zero(config):
+        return {**round_settings(config, size), "search": dict(config["search"])}
+
+    own = round_zero(net_configs[key])
+    for other, config in net_configs.items():
+        if other != key and not config["training"].get("adversarial_rounds") and round_zero(config) == own:
+            return other
+    return None
+
+
 def search_settings(config: dict, size: int) -> dict:
     """What a flip cube (and its per-network summary) depends on."""
     return {**training_settings(config, size), "search": dict(config["search"])}

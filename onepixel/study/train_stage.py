@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import time
+from pathlib import Path
 
 import jax
 
@@ -107,6 +108,58 @@ def train_model(
     write_json(summary_path, summary)
     status = "reached accuracy 1.0" if clean_errors == 0 else "DID NOT reach accuracy 1.0"
     log.info("%s seed %d %s after %d epochs in %.1f s", role, seed, status, result.epochs, seconds)
+
+
+def copy_twin_net(
+    twin,
+    twin_config: dict,
+    size: int,
+    step: float,
+    seed: int,
+    config: dict,
+    params_path,
+    history_path,
+    summary_path,
+    role: str = "round0",
+) -> None:
+    """Round 0 of an adversarial variant from the study's net that is the same training.
+
+    ``twin``: the (summary, params, history) paths of the net of ``twin_config``
+    (``onepixel.study.settings.round_zero_twin``), read and checked as that
+    net's; written again as ``role`` of ``config``'s variant with the same
+    weights, history and training record (its ``train_seconds`` included: the
+    cost of the round).
+    """
+    twin_summary, twin_params, twin_history = twin
+    settings = net_training_settings(config, size, role)
+    if net_training_settings(twin_config, size, role) != settings:
+        raise ValueError(
+            f"{twin_summary}: variant {config_variant(twin_config)}'s training differs from "
+            f"{config_variant(config)}'s {role}; train the round instead"
+        )
+    _, params, summary = load_model(twin_summary, twin_params, size, step, seed, twin_config)
+    identity = net_identity(size, step, seed, config, role)
+    save_params(params, params_path, provenance_attrs(config, settings, **identity))
+    write_text(history_path, Path(twin_history).read_text())
+    summary.update(
+        onepixel_settings=settings,
+        **identity,
+        training_kind=training_kind(config),
+        config=config,
+        same_net_as=str(twin_summary),
+        versions=package_versions(),
+        git_commit=git_commit(),
+        cpu=cpu_info(),
+    )
+    write_json(summary_path, summary)
+    log.info(
+        "%s seed %d: the net of variant %s (the same training), %d epochs, taken from %s",
+        role,
+        seed,
+        config_variant(twin_config),
+        summary["epochs"],
+        twin_params,
+    )
 
 
 def _train_on(data, arch, training_cfg: dict, seed: int) -> TrainingResult:

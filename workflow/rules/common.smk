@@ -148,6 +148,14 @@ def rounds_of(variant):
     return NET_CONFIGS[variant]["training"]["adversarial_rounds"]
 
 
+def round_zero_twin(wildcards):
+    """The net key whose net is this adversarial round 0 ("" if none: round 0 is trained)."""
+    if "round" not in wildcards.keys() or wildcards.round != "0":
+        return ""
+    twin = settings.round_zero_twin(NET_CONFIGS, wildcards.variant, int(wildcards.D))
+    return twin or ""
+
+
 def training_inputs(wildcards):
     """A student's teacher; an adversarial round's predecessor (net, its search)."""
     kind = kind_of(wildcards.variant)
@@ -160,6 +168,14 @@ def training_inputs(wildcards):
         }
     if kind != "adversarial":
         return {}
+    twin = round_zero_twin(wildcards)
+    if twin:
+        folder = f"results/models/{NET_DIR}".format(**{**net, "variant": twin})
+        return {
+            "twin_params": f"{folder}/params.msgpack",
+            "twin_summary": f"{folder}/summary.json",
+            "twin_history": f"{folder}/history.csv",
+        }
     this_round = (
         wildcards["round"] if "round" in wildcards.keys() else rounds_of(net["variant"])
     )
@@ -171,6 +187,19 @@ def training_inputs(wildcards):
         "previous_params": f"{folder}/params.msgpack",
         "previous_summary": f"{folder}/summary.json",
         "previous_cube": f"{folder}/search.nc",
+    }
+
+
+def round_search_inputs(wildcards):
+    """Round 0's search: the cube of the same net, where the study has one."""
+    twin = round_zero_twin(wildcards)
+    if not twin:
+        return {}
+    net = {k: wildcards[k] for k in ("D", "step", "seed")}
+    return {
+        "twin_cube": "results/search/{variant}/D{D}_step{step}/seed{seed}.nc".format(
+            variant=twin, **net
+        )
     }
 
 

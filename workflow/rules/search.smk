@@ -28,6 +28,7 @@ rule flip_search:
 # Adversarial training: the exhaustive search of a round's net gives the next round's flips.
 rule search_round:
     input:
+        unpack(round_search_inputs),
         dataset=dataset_input,
         params="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/params.msgpack",
         summary="results/rounds/{variant}/D{D}_step{step}/seed{seed}/round{round}/summary.json",
@@ -47,5 +48,6 @@ rule search_round:
     params:
         settings=settings_param("search", "round"),
         role=lambda wc: f"round{wc.round}",
+        twin=round_zero_twin,
     script:
         "../scripts/flip_search.py"

@@ -73,5 +73,7 @@ rule train_round:
     params:
         settings=settings_param("training", "round"),
         role=lambda wc: f"round{wc.round}",
+        # Round 0 is the net of a variant with the same training, where the study has one.
+        twin=round_zero_twin,
     script:
         "../scripts/train_model.py"

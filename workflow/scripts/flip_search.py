@@ -25,5 +25,11 @@ run_stage(
     role=snakemake.params.role,
     # The per-net summary (rule flip_search; adversarial-training rounds have none).
     search_summary_out=snakemake.output.get("summary"),
+    # Adversarial round 0 of a study that has the same net: that net's cube.
+    twin=(
+        (snakemake.input.twin_cube, variant_config(snakemake.config, snakemake.params.twin))
+        if "twin_cube" in snakemake.input.keys()
+        else None
+    ),
     outputs=snakemake.output,
 )

@@ -8,7 +8,7 @@ from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
 limit_cpu_threads(snakemake.threads, eigen_convolutions=True)
 
 from onepixel.study.logs import run_stage  # noqa: E402
-from onepixel.study.train_stage import train_model  # noqa: E402
+from onepixel.study.train_stage import copy_twin_net, train_model  # noqa: E402
 from onepixel.study.variants import variant_config  # noqa: E402
 
 given = snakemake.input
@@ -27,19 +27,37 @@ if "previous_params" in given.keys():
         f"round{round_index - 1}",
     )
 
-run_stage(
-    snakemake.log[0],
-    train_model,
-    given.dataset,
-    int(snakemake.wildcards.D),
-    float(snakemake.wildcards.step),
-    int(snakemake.wildcards.seed),
-    net_config,
-    snakemake.output.params,
-    snakemake.output.history,
-    snakemake.output.summary,
-    role=role,
-    teacher=teacher,
-    previous=previous,
-    outputs=snakemake.output,
-)
+if "twin_params" in given.keys():
+    # Adversarial round 0 is the study's net of the same training: taken, not trained again.
+    run_stage(
+        snakemake.log[0],
+        copy_twin_net,
+        (given.twin_summary, given.twin_params, given.twin_history),
+        variant_config(snakemake.config, snakemake.params.twin),
+        int(snakemake.wildcards.D),
+        float(snakemake.wildcards.step),
+        int(snakemake.wildcards.seed),
+        net_config,
+        snakemake.output.params,
+        snakemake.output.history,
+        snakemake.output.summary,
+        role=role,
+        outputs=snakemake.output,
+    )
+else:
+    run_stage(
+        snakemake.log[0],
+        train_model,
+        given.dataset,
+        int(snakemake.wildcards.D),
+        float(snakemake.wildcards.step),
+        int(snakemake.wildcards.seed),
+        net_config,
+        snakemake.output.params,
+        snakemake.output.history,
+        snakemake.output.summary,
+        role=role,
+        teacher=teacher,
+        previous=previous,
+        outputs=snakemake.output,
+    )
