@@ -196,11 +196,7 @@ def round_search_inputs(wildcards):
     if not twin:
         return {}
     net = {k: wildcards[k] for k in ("D", "step", "seed")}
-    return {
-        "twin_cube": "results/search/{variant}/D{D}_step{step}/seed{seed}.nc".format(
-            variant=twin, **net
-        )
-    }
+    return {"twin_cube": f"results/search/{NET_DIR}.nc".format(variant=twin, **net)}
 
 
 def round_dir(r):

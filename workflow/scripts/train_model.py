@@ -27,37 +27,21 @@ if "previous_params" in given.keys():
         f"round{round_index - 1}",
     )
 
+# What every net of a variant writes, from its D, step and seed.
+net_args = (
+    int(snakemake.wildcards.D),
+    float(snakemake.wildcards.step),
+    int(snakemake.wildcards.seed),
+    net_config,
+    snakemake.output.params,
+    snakemake.output.history,
+    snakemake.output.summary,
+)
 if "twin_params" in given.keys():
     # Adversarial round 0 is the study's net of the same training: taken, not trained again.
-    run_stage(
-        snakemake.log[0],
-        copy_twin_net,
-        (given.twin_summary, given.twin_params, given.twin_history),
-        variant_config(snakemake.config, snakemake.params.twin),
-        int(snakemake.wildcards.D),
-        float(snakemake.wildcards.step),
-        int(snakemake.wildcards.seed),
-        net_config,
-        snakemake.output.params,
-        snakemake.output.history,
-        snakemake.output.summary,
-        role=role,
-        outputs=snakemake.output,
-    )
+    twin_paths = (given.twin_summary, given.twin_params, given.twin_history)
+    twin_config = variant_config(snakemake.config, snakemake.params.twin)
+    stage, args, options = copy_twin_net, (twin_paths, twin_config, *net_args), {}
 else:
-    run_stage(
-        snakemake.log[0],
-        train_model,
-        given.dataset,
-        int(snakemake.wildcards.D),
-        float(snakemake.wildcards.step),
-        int(snakemake.wildcards.seed),
-        net_config,
-        snakemake.output.params,
-        snakemake.output.history,
-        snakemake.output.summary,
-        role=role,
-        teacher=teacher,
-        previous=previous,
-        outputs=snakemake.output,
-    )
+    stage, args, options = train_model, (given.dataset, *net_args), {"teacher": teacher, "previous": previous}
+run_stage(snakemake.log[0], stage, *args, role=role, outputs=snakemake.output, **options)
