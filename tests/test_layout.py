@@ -130,3 +130,28 @@ def test_a_planted_violation_is_found(tmp_path, module, planted, expected):
     path.write_text(path.read_text() + "\n" + planted)
     found = layout_violations(copy)
     assert any(expected in line for line in found), found
+
+
+def test_an_install_holds_every_subpackage_and_the_schema():
+    """pyproject's package list (what a non-editable install copies) covers every folder of
+    onepixel/ with modules, and its package data every file the package reads besides them."""
+    import fnmatch
+    import tomllib
+
+    import setuptools
+
+    root = PACKAGE.parent
+    settings = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools.find_packages(where=str(root), include=settings["packages"]["find"]["include"]))
+    on_disk = {
+        ".".join(folder.relative_to(root).parts)
+        for folder in [PACKAGE, *PACKAGE.rglob("*")]
+        if folder.is_dir() and any(folder.glob("*.py"))
+    }
+    assert listed == on_disk
+    data = settings["package-data"]
+    for path in PACKAGE.rglob("*"):
+        if path.is_file() and path.suffix not in (".py", ".pyc"):
+            package = ".".join(path.parent.relative_to(root).parts)
+            patterns = data.get(package, [])
+            assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"{path} is not in package-data"

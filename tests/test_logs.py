@@ -113,6 +113,26 @@ def test_a_job_sets_xla_threads_and_flags_before_jax_starts():
     assert run.returncode == 0, run.stderr
 
 
+def test_the_xla_cpu_flags_can_be_left_out():
+    """ONEPIXEL_XLA_CPU_FLAGS=0 (a jaxlib that does not know them) keeps XLA_FLAGS as the user set it."""
+    import subprocess
+    import sys
+
+    own = "--xla_cpu_multi_thread_eigen=true"
+    script = (
+        "import os\n"
+        "from onepixel.study.runtime import limit_cpu_threads\n"
+        "limit_cpu_threads(1, eigen_convolutions=True)\n"
+        f"assert os.environ.get('XLA_FLAGS') == '{own}', os.environ.get('XLA_FLAGS')\n"
+        "import jax\n"
+        "assert jax.numpy.ones(2).sum() == 2\n"
+    )
+    env = {**__import__("os").environ, "ONEPIXEL_XLA_CPU_FLAGS": "0", "XLA_FLAGS": own}
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
 def test_the_table_jobs_never_start_jax(tmp_path):
     """Its script passes uses_jax=False to limit_cpu_threads; its imports and run_stage load no JAX."""
     import subprocess

@@ -97,6 +97,9 @@ def limit_cpu_threads(
     ``threads`` threads too, where NumPy is not imported yet. ``uses_jax=False``:
     a job that never imports JAX (tables) does not start its
     backend here (0.7 s of what was a 1.8 s summary job).
+    ``ONEPIXEL_XLA_CPU_FLAGS=0`` leaves ``XLA_FLAGS`` as it is, for a jaxlib
+    other than the pinned one whose XLA does not know these CPU flags (XLA
+    stops at an unknown flag).
     """
     import os
 
@@ -110,11 +113,12 @@ def limit_cpu_threads(
         return
     use_compilation_cache()
     flags = os.environ.get("XLA_FLAGS", "")
-    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        flags = f"{flags} --xla_cpu_multi_thread_eigen=false"
-    if eigen_convolutions and "ynn_fusion_type" not in flags:
-        flags = f"{flags} {EIGEN_CONVOLUTIONS_FLAG}"
-    os.environ["XLA_FLAGS"] = flags.strip()
+    if os.environ.get("ONEPIXEL_XLA_CPU_FLAGS", "1") != "0":
+        if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+            flags = f"{flags} --xla_cpu_multi_thread_eigen=false"
+        if eigen_convolutions and "ynn_fusion_type" not in flags:
+            flags = f"{flags} {EIGEN_CONVOLUTIONS_FLAG}"
+        os.environ["XLA_FLAGS"] = flags.strip()
     if not uses_jax or not hasattr(os, "sched_setaffinity"):
         return
     allowed = os.sched_getaffinity(0)
