@@ -6,11 +6,11 @@ its window holds no pixel, and the second conv's output is the constant
 D = 80 image reaches at most 112 of block 1's 1,444 cells and 232 of the
 second conv's 1,296 outputs (mean 61 and 130), so the training step computes
 the first block at the cells reached (their windows, gathered, times the
-kernel), the second conv at the outputs reached (their patches of
-block 1 minus the background, gathered, times the kernel, plus the
-background output), and puts the constant everywhere else. JAX's gradient of
-these gathers and products is the gradient of the dense blocks, with ~4x
-fewer products at D = 80 (``docs/performance.md``, "Training").
+kernel) and the second conv from those cells alone: each reached cell minus
+the background, times the kernel's k² taps, is added to the k² outputs it
+feeds, on top of the background output everywhere. JAX's gradient of these
+gathers, products and additions is the gradient of the dense blocks, with
+~4x fewer products at D = 80 (``docs/performance.md``, "Training").
 
 Values equal the dense blocks up to float summation order. The counts of
 cells and outputs reached are static shapes: ``active_sizes`` takes them
@@ -84,13 +84,15 @@ def active_sizes(images: np.ndarray, arch: Architecture, most_share: float = 0.5
 
 
 def active_indices(images: np.ndarray, arch: Architecture, sizes: tuple[int, int]) -> dict:
-    """Per image, what ``sparse_first_two_blocks`` gathers (NumPy, once per training set).
+    """Per image, what ``sparse_first_two_blocks`` gathers and where it adds (NumPy, once per training set).
 
     ``cell_pixel``: the first pixel of each reached cell's window (B, n_cells;
-    -1 pads); ``output``: the outputs reached, flat (B, n_outputs; kept² pads);
-    ``slot``: per output and tap, its block-1 cell's slot among the cells
-    reached (B, n_outputs, kernel²; n_cells: not reached). Made here, not in
-    the step: XLA-CPU fused their index arithmetic into every gathered element.
+    -1 pads); ``cell_target``: per reached cell and tap (dy, dx) of the
+    second conv, the flat output that tap of the cell feeds, (row - dy) * kept
+    + col - dx (B, n_cells, kernel²; kept²: none, or a pad). ``sizes``'
+    output count is checked, not used: the outputs reached are those the
+    cells feed. Made here, not in the step: XLA-CPU fused their index
+    arithmetic into every gathered element.
     """
     return _indices(*_reach(np.asarray(images), arch), arch, sizes)
 
@@ -114,26 +116,21 @@ def _indices(reached, outputs, arch: Architecture, sizes: tuple[int, int], chunk
     _, cells, kept = _geometry(size, kernel, pool)
     if reached.sum(1).max() > n_cells or outputs.sum(1).max() > n_outputs:
         raise ValueError(f"active_indices: images reach more than sizes={sizes}; use active_sizes of them")
-    taps = np.array([dy * cells + dx for dy in range(kernel) for dx in range(kernel)])
-    parts = {"cell_pixel": [], "output": [], "slot": []}
+    taps = [(dy, dx) for dy in range(kernel) for dx in range(kernel)]
+    parts = {"cell_pixel": [], "cell_target": []}
     for start in range(0, len(reached), chunk):
-        reach, output = reached[start : start + chunk], outputs[start : start + chunk]
-        count = len(reach)
-        # The reached cells and outputs first, in increasing order (a stable sort of "not reached").
+        reach = reached[start : start + chunk]
+        # The reached cells first, in increasing order (a stable sort of "not reached").
         cell = np.argsort(~reach, axis=1, kind="stable")[:, :n_cells]
         cell_real = np.take_along_axis(reach, cell, axis=1)
         row, col = np.divmod(cell, cells)
         parts["cell_pixel"].append(np.where(cell_real, pool * row * size + pool * col, -1).astype(np.int32))
-        slot_of_cell = np.full((count, cells * cells), n_cells, np.int32)
-        images_of, slots = np.nonzero(cell_real)
-        slot_of_cell[images_of, cell[images_of, slots]] = slots
-        out = np.argsort(~output, axis=1, kind="stable")[:, :n_outputs]
-        out_real = np.take_along_axis(output, out, axis=1)
-        out_row, out_col = np.divmod(out, kept)
-        tap_cells = (out_row * cells + out_col)[..., None] + taps
-        slot = np.take_along_axis(slot_of_cell, tap_cells.reshape(count, -1), axis=1).reshape(tap_cells.shape)
-        parts["slot"].append(np.where(out_real[..., None], slot, n_cells).astype(np.int32))
-        parts["output"].append(np.where(out_real, out, kept * kept).astype(np.int32))
+        target = np.full((*cell.shape, len(taps)), kept * kept, np.int32)
+        for tap, (dy, dx) in enumerate(taps):
+            out_row, out_col = row - dy, col - dx
+            feeds = cell_real & (out_row >= 0) & (out_row < kept) & (out_col >= 0) & (out_col < kept)
+            target[..., tap] = np.where(feeds, out_row * kept + out_col, kept * kept)
+        parts["cell_target"].append(target)
     return {name: np.concatenate(arrays) for name, arrays in parts.items()}
 
 
@@ -159,8 +156,9 @@ def sparse_first_two_blocks(images, index: dict, kernel1, bias1, kernel2, bias2,
     batch, size = images.shape[0], images.shape[1]
     kernel = kernel1.shape[0]
     window, _, kept = _geometry(size, kernel, pool)
-    cell_pixel, output, slot = index["cell_pixel"], index["output"], index["slot"]
-    n_cells, n_outputs = cell_pixel.shape[1], output.shape[1]
+    cell_pixel = index["cell_pixel"]
+    n_cells = cell_pixel.shape[1]
+    channels_in, channels_out = kernel2.shape[2], kernel2.shape[3]
     background = jax.nn.relu(bias1)  # block 1 where its window holds no pixel
     # Whole rows gathered by flat index (XLA-CPU's fast case).
     offsets = np.array([dy * size + dx for dy in range(window) for dx in range(window)], np.int32)
@@ -171,15 +169,14 @@ def sparse_first_two_blocks(images, index: dict, kernel1, bias1, kernel2, bias2,
     per_phase = jnp.einsum("wpt,tc->wpc", _phase_matrix(kernel, pool), kernel1.reshape(kernel * kernel, -1))
     phases = (windows @ per_phase.reshape(windows.shape[1], -1)).reshape(batch, n_cells, pool * pool, -1)
     cells = jax.nn.relu(phases.max(axis=2) + bias1) - background
-    cells = jnp.where((cell_pixel >= 0)[..., None], cells, 0.0)
-    cells = jnp.concatenate([cells, jnp.zeros_like(cells[:, :1])], axis=1)  # slot n_cells: nothing reached
-    cell_rows = (jnp.arange(batch, dtype=jnp.int32) * (n_cells + 1))[:, None, None]
-    patches = cells.reshape(batch * (n_cells + 1), -1).at[(slot + cell_rows).reshape(-1)]
-    patches = patches.get(mode="promise_in_bounds")
-    patches = patches.reshape(batch * n_outputs, -1)  # (B * n_outputs, kernel² * C1)
-    reached = patches @ kernel2.reshape(-1, kernel2.shape[-1])
-    background_out = background @ kernel2.reshape(kernel * kernel, -1, kernel2.shape[-1]).sum(0) + bias2
-    y = jnp.broadcast_to(background_out, (batch * (kept * kept + 1), kernel2.shape[-1]))
-    out_rows = (output + (jnp.arange(batch, dtype=jnp.int32) * (kept * kept + 1))[:, None]).reshape(-1)
-    y = y.at[out_rows].add(reached, mode="promise_in_bounds")  # padding lands in each image's extra row
+    # Each cell times every tap of the kernel, added to the output that tap feeds:
+    # a scatter of the cells' (few) rows, not a gather of the outputs' patches
+    # (k² rows each), 3x less work forward and back. Pad cells feed only the
+    # extra row of each image, dropped below.
+    per_tap = cells.reshape(-1, channels_in) @ kernel2.transpose(2, 0, 1, 3).reshape(channels_in, -1)
+    background_out = background @ kernel2.reshape(kernel * kernel, -1, channels_out).sum(0) + bias2
+    y = jnp.broadcast_to(background_out, (batch * (kept * kept + 1), channels_out))
+    image_rows = (jnp.arange(batch, dtype=jnp.int32) * (kept * kept + 1))[:, None, None]
+    rows = (index["cell_target"] + image_rows).reshape(-1)
+    y = y.at[rows].add(per_tap.reshape(-1, channels_out), mode="promise_in_bounds")
     return y.reshape(batch, kept * kept + 1, -1)[:, :-1].reshape(batch, kept, kept, -1)

@@ -184,10 +184,8 @@ def train(
     sparse_index = training_index(images, arch)
     if sparse_index is not None:
         log.info(
-            "the first two blocks where the pixels reach: at most %d of block 1's cells, "
-            "%d of the second conv's outputs",
+            "the first two blocks where the pixels reach: at most %d of block 1's cells",
             sparse_index["cell_pixel"].shape[1],
-            sparse_index["output"].shape[1],
         )
     wrong = np.zeros(0, np.int64)  # the last epoch's misclassified images
 
