@@ -13,7 +13,6 @@ rate per D is every flip searched over the searches' own seconds
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -21,28 +20,24 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from onepixel.study.cost import STAGES  # noqa: E402
+from onepixel.study.cost import STAGES, benchmark_jobs  # noqa: E402
 
 
 def stage_walls(results: Path) -> list[dict]:
-    rows = []
-    for stage in STAGES:
-        spans = []
-        for path in sorted((results / "benchmarks" / stage).rglob("*.tsv")):
-            with path.open() as handle:
-                seconds = float(next(csv.DictReader(handle, delimiter="\t"))["s"])
-            end = path.stat().st_mtime
-            spans.append((end - seconds, end, seconds))
-        if spans:
-            rows.append(
-                {
-                    "stage": stage,
-                    "jobs": len(spans),
-                    "job_s": sum(s for _, _, s in spans),
-                    "wall_s": max(e for _, e, _ in spans) - min(b for b, _, _ in spans),
-                }
-            )
-    return rows
+    spans: dict[str, list[tuple[float, float, float]]] = {}
+    for stage, _, _, seconds, _, path in benchmark_jobs(results):
+        end = path.stat().st_mtime
+        spans.setdefault(stage, []).append((end - seconds, end, seconds))
+    return [
+        {
+            "stage": stage,
+            "jobs": len(spans[stage]),
+            "job_s": sum(s for _, _, s in spans[stage]),
+            "wall_s": max(e for _, e, _ in spans[stage]) - min(b for b, _, _ in spans[stage]),
+        }
+        for stage in STAGES
+        if stage in spans
+    ]
 
 
 def search_rates(results: Path) -> list[dict]:

@@ -133,12 +133,12 @@ def _indices(reached, outputs, arch: Architecture, sizes: tuple[int, int], chunk
         cell_real = np.take_along_axis(reach, cell, axis=1)
         row, col = np.divmod(cell, cells)
         parts["cell_pixel"].append(np.where(cell_real, pool * row * size + pool * col, -1).astype(np.int32))
-        target = np.full((*cell.shape, len(taps)), kept * kept, np.int32)
-        for tap, (dy, dx) in enumerate(taps):
+        targets = []
+        for dy, dx in taps:
             out_row, out_col = row - dy, col - dx
             feeds = cell_real & (out_row >= 0) & (out_row < kept) & (out_col >= 0) & (out_col < kept)
-            target[..., tap] = np.where(feeds, out_row * kept + out_col, kept * kept)
-        parts["cell_target"].append(target)
+            targets.append(np.where(feeds, out_row * kept + out_col, kept * kept))
+        parts["cell_target"].append(np.stack(targets, axis=-1).astype(np.int32))
     return {name: np.concatenate(arrays) for name, arrays in parts.items()}
 
 

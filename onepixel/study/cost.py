@@ -10,16 +10,14 @@ STAGES = ("dataset", "teacher", "train", "round", "search", "round_search", "att
 BENCHMARK_NAME = re.compile(r"D(\d+)_step([\d.]+)(?:_seed(\d+))?(?:_round\d+|_de|_random|_gradient)?\.tsv$")
 
 
-def stage_costs(results) -> list[dict]:
-    """A row per (stage, variant, D): jobs, total, mean and max wall seconds, max RSS.
+def benchmark_jobs(results):
+    """(stage, variant, D, wall seconds, max RSS MB, path) of each job's Snakemake benchmark file.
 
     ``results``: a study's results folder; its ``benchmarks/<stage>/[<variant>/]*.tsv``
     files are Snakemake's ``benchmark:`` records, one per job.
     """
-    rows = []
     for stage in STAGES:
         stage_dir = Path(results) / "benchmarks" / stage
-        jobs: dict[tuple[str, int], list[tuple[float, float]]] = {}
         for path in sorted(stage_dir.rglob("*.tsv")):
             match = BENCHMARK_NAME.search(path.name)
             if not match:
@@ -28,23 +26,30 @@ def stage_costs(results) -> list[dict]:
             variant = path.parent.name if path.parent != stage_dir else "-"
             with path.open() as handle:
                 record = next(csv.DictReader(handle, delimiter="\t"))
-            jobs.setdefault((variant, int(match.group(1))), []).append(
-                (float(record["s"]), float(record["max_rss"]))
-            )
-        for (variant, size), records in sorted(jobs.items()):
-            seconds = [s for s, _ in records]
-            rows.append(
-                {
-                    "stage": stage,
-                    "variant": variant,
-                    "size": size,
-                    "jobs": len(seconds),
-                    "total_s": sum(seconds),
-                    "mean_s": sum(seconds) / len(seconds),
-                    "max_s": max(seconds),
-                    "max_rss_mb": max(rss for _, rss in records),
-                }
-            )
+            yield stage, variant, int(match.group(1)), float(record["s"]), float(record["max_rss"]), path
+
+
+def stage_costs(results) -> list[dict]:
+    """A row per (stage, variant, D): jobs, total, mean and max wall seconds, max RSS (``benchmark_jobs``)."""
+    jobs: dict[tuple[str, str, int], list[tuple[float, float]]] = {}
+    for stage, variant, size, seconds, rss, _ in benchmark_jobs(results):
+        jobs.setdefault((stage, variant, size), []).append((seconds, rss))
+    rows = []
+    order = {stage: i for i, stage in enumerate(STAGES)}
+    for (stage, variant, size), records in sorted(jobs.items(), key=lambda kv: (order[kv[0][0]], *kv[0][1:])):
+        seconds = [s for s, _ in records]
+        rows.append(
+            {
+                "stage": stage,
+                "variant": variant,
+                "size": size,
+                "jobs": len(seconds),
+                "total_s": sum(seconds),
+                "mean_s": sum(seconds) / len(seconds),
+                "max_s": max(seconds),
+                "max_rss_mb": max(rss for _, rss in records),
+            }
+        )
     return rows
 
 
