@@ -171,25 +171,32 @@ def test_recheck_replaces_near_zero_margins_with_plain_values(trained_d16):
     np.testing.assert_allclose(tampered, plain, atol=1e-6)
 
 
-def test_recheck_gives_the_same_bits_in_any_chunk_size(trained_d16, monkeypatch):
+def test_recheck_gives_the_plain_values_in_any_chunk_size(trained_d16, monkeypatch):
+    """Bucketed, 1,024 a chunk or 16 a chunk: the plain pass's values, and the same bits on a rerun.
+
+    Not the same bits across chunk sizes on every CPU: XLA's kernels for a
+    batch of 128 may sum in another order than for 16 (AMD EPYC, Zen 3: up
+    to 6e-8 at D = 16 for margins near 0, 4e-7 relative for these).
+    """
     import onepixel.search.plain as plain_module
 
     ds, chosen, arch, result = trained_d16
     images = ds["images"].values[chosen][:10]
     plain = plain_flip_margins(arch, result.params, images)
     threshold = np.sort(np.abs(plain).ravel())[40]  # 40 candidates re-checked
-    rechecked = {}
-    for smallest, largest in ((16, 1024), (1024, 1024), (16, 16)):  # bucketed, 1,024 each, three chunks
+    near = np.abs(plain) < threshold
+    for smallest, largest in ((16, 1024), (1024, 1024), (16, 16), (16, 1024)):
         monkeypatch.setattr(plain_module, "RECHECK_MIN_CHUNK", smallest)
         monkeypatch.setattr(plain_module, "RECHECK_CHUNK", largest)
-        margins = np.zeros_like(plain) + 1.0
-        margins[np.abs(plain) < threshold] = 0.0  # the near ones, recomputed by the plain pass
-        assert recheck_near_zero(arch, result.params, images, margins, 0.5) == 40
-        rechecked[smallest, largest] = margins
-    for margins in rechecked.values():
-        np.testing.assert_array_equal(margins, rechecked[16, 1024])
-    near = np.abs(plain) < threshold
-    np.testing.assert_allclose(rechecked[16, 1024][near], plain[near], atol=1e-6)
+        runs = []
+        for _ in range(2):
+            margins = np.zeros_like(plain) + 1.0
+            margins[near] = 0.0  # the near ones, recomputed by the plain pass
+            assert recheck_near_zero(arch, result.params, images, margins, 0.5) == 40
+            runs.append(margins)
+        np.testing.assert_array_equal(runs[0], runs[1])
+        np.testing.assert_allclose(runs[0][near], plain[near], rtol=1e-6, atol=1e-6)
+        assert (runs[0][~near] == 1.0).all()
 
 
 def test_search_method_switch_and_fallback(trained_d16, caplog):

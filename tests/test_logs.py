@@ -134,7 +134,7 @@ def test_the_xla_cpu_flags_can_be_left_out():
 
 
 def test_the_table_jobs_never_start_jax(tmp_path):
-    """Its script passes uses_jax=False to limit_cpu_threads; its imports and run_stage load no JAX."""
+    """Its script passes uses_jax=False to start_job; its imports and run_stage load no JAX."""
     import subprocess
     import sys
 
@@ -154,7 +154,7 @@ def test_the_table_jobs_never_start_jax(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "JAX" not in log.read_text()
     scripts = Path(__file__).parents[1] / "workflow" / "scripts"
-    assert "limit_cpu_threads(snakemake.threads, uses_jax=False)" in (scripts / "tables.py").read_text()
+    assert "start_job(snakemake.threads, uses_jax=False)" in (scripts / "tables.py").read_text()
 
 
 @pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc only")

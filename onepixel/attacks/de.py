@@ -48,8 +48,9 @@ class _OneImageQueries:
     differs in more than one pixel is classified every time. Batches of at
     most ``chunk`` are padded to a power of two of at least ``smallest``, so
     a job traces and compiles four shapes, not one per batch length ART
-    happens to ask for (the network classifies an image the same, to the
-    bit, in any batch).
+    happens to ask for. The same run gives the same bits; another batch
+    length may not on every CPU (XLA's kernels can sum a batch of 128 in
+    another order than one of 16), so DE's trajectory is the host's.
     """
 
     def __init__(self, probabilities_fn, image: np.ndarray, chunk: int = 128, smallest: int = 16):

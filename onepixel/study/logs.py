@@ -24,7 +24,9 @@ def setup_logging(log_path=None) -> logging.Logger:
 def log_device(logger: logging.Logger) -> None:
     """Log JAX's devices, in a job that has loaded JAX; the reading jobs (summaries, tables) have none."""
     # Importing JAX here would cost each of those jobs a second of JAX and Flax.
-    if "jax" not in sys.modules:
+    from onepixel.study import runtime
+
+    if "jax" not in sys.modules or runtime.job_uses_jax is False:
         return
     import os
 

@@ -79,6 +79,33 @@ def keep_freed_memory() -> bool:
     )
 
 
+# What this process's job said of JAX (limit_cpu_threads): a table job in the
+# warm process has JAX imported and must not start it.
+job_uses_jax: bool | None = None
+
+
+def start_job(threads: int, **runtime) -> None:
+    """Start a workflow script's job: in the warm process if one serves the run, else here.
+
+    Handed over (``onepixel.study.warm``), the job runs there from the top of
+    its script and this process exits with its status; otherwise (or in
+    that process) ``limit_cpu_threads(threads, **runtime)``.
+    """
+    import os
+
+    from onepixel.study import warm
+
+    # What limit_cpu_threads sets before NumPy and JAX load, set before the
+    # handing over: the warm process checks it against its own.
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
+    use_compilation_cache()
+    status = warm.hand_over(threads)
+    if status is not None:
+        sys.exit(status)
+    limit_cpu_threads(threads, **runtime)
+
+
 def limit_cpu_threads(
     threads: int, eigen_convolutions: bool = False, keep_memory: bool = True, uses_jax: bool = True
 ) -> None:
@@ -103,13 +130,18 @@ def limit_cpu_threads(
     """
     import os
 
+    global job_uses_jax
+    job_uses_jax = uses_jax
     if keep_memory:
         keep_freed_memory()
     if "numpy" not in sys.modules:
         # NumPy's OpenBLAS would start a thread per core, which spin after every
         # product on the cores the other jobs run on.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
-    if "jax" in sys.modules:
+    from onepixel.study.warm import FORK_VARIABLE
+
+    # A fork of the warm process has imported JAX but not started its backend.
+    if "jax" in sys.modules and not os.environ.get(FORK_VARIABLE):
         return
     use_compilation_cache()
     flags = os.environ.get("XLA_FLAGS", "")

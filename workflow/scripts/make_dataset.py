@@ -3,9 +3,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))
 
-from onepixel.study.runtime import limit_cpu_threads  # noqa: E402
+from onepixel.study.runtime import start_job  # noqa: E402
 
-limit_cpu_threads(snakemake.threads)
+start_job(snakemake.threads)
 
 from onepixel.study.logs import run_stage  # noqa: E402
 from onepixel.study.dataset_stage import make_dataset  # noqa: E402
