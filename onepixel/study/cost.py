@@ -68,4 +68,9 @@ def cost_table(rows: list[dict]) -> str:
     lines.append(
         f"total job time: {total:.0f} s ({total / 3600:.2f} h); wall time on N cores is at least total / N"
     )
+    lines.append(
+        "max RSS: Snakemake's record of the job's process; a job run by the warm process "
+        "(logs/warm_process.log) is recorded at the size of the process that handed it over: "
+        "its own peak memory is the last line of its log"
+    )
     return "\n".join(lines)

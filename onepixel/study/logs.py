@@ -64,6 +64,18 @@ def _traceback_to_log_file() -> None:
             handler.flush()
 
 
+def log_peak_memory(logger: logging.Logger) -> None:
+    """The job's peak resident memory: Snakemake's benchmark records the handing process's for a job
+    that ran in the warm process (``onepixel.study.warm``), so the job says it itself."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    # Linux reports kilobytes, macOS bytes.
+    scale = 1 if sys.platform == "darwin" else 1024
+    logger.info("peak memory %.0f MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20)
+
+
 def run_stage(log_path, stage, *args, outputs=(), **kwargs) -> None:
     """Run one workflow stage with logging; every failure ends the log with one line.
 
@@ -79,6 +91,7 @@ def run_stage(log_path, stage, *args, outputs=(), **kwargs) -> None:
     log_device(logger)
     try:
         stage(*args, **kwargs)
+        log_peak_memory(logger)
     except (ResultFileError, ConfigError) as error:
         _traceback_to_log_file()
         logger.error("%s", error)
