@@ -58,6 +58,23 @@ def _refusal(request: dict, import_env: dict) -> str | None:
     return None
 
 
+def _end_with_the_server() -> None:
+    """Linux: be killed if the warm process dies, whose job's side then reports the job failed.
+
+    Without it a fork would run on, and could write its outputs after
+    Snakemake has given the job up.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 def _run_job(request: dict, fds: list[int], added: dict) -> None:
     """In the fork: become the job's process, run its script, exit with its status."""
     import atexit
@@ -69,6 +86,7 @@ def _run_job(request: dict, fds: list[int], added: dict) -> None:
         os.close(fd)
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
+    _end_with_the_server()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
