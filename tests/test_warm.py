@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from onepixel.study import warm
+from onepixel.study import warm, warm_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,8 +70,7 @@ def run_script(folder, socket_path, *args, env_extra=None, **popen):
     script.write_text(SCRIPT)
     env = {**os.environ, warm.SOCKET_VARIABLE: socket_path, **(env_extra or {})}
     # Snakemake gives a one-thread job these; the server starts with the same.
-    env.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"))
-    env.update(dict.fromkeys(("GOTO_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"), "1"))
+    env.update(dict.fromkeys(warm_server.SNAKEMAKE_THREAD_VARIABLES, "1"))
     env.pop(warm.FORK_VARIABLE, None)
     return subprocess.Popen(
         [sys.executable, str(script), *args],
