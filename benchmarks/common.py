@@ -117,8 +117,11 @@ def paper_images(size: int, step: float) -> tuple:
     return dataset["images"].values[chosen], dataset["label"].values[chosen].astype("int64")
 
 
-def network(size: int, step: float, models: Path, work: Path) -> str:
-    """Save the searched images and a network's weights in ``work``; where the weights came from."""
+def network(size: int, step: float, models: Path, work: Path, conv_channels=(32, 32)) -> str:
+    """Save the searched images and a network's weights in ``work``; where the weights came from.
+
+    A trained net of ``models`` is used where it has these conv channels, else random weights.
+    """
     import jax
 
     from onepixel.models.architecture import Architecture
@@ -130,9 +133,12 @@ def network(size: int, step: float, models: Path, work: Path) -> str:
     if (trained / "params.msgpack").exists():
         from onepixel.training.checkpoint import load_network
 
-        save_params(load_network(trained).params, work / "params.msgpack")
-        return str(trained)
-    save_params(init_params(Architecture(size), jax.random.key(0)), work / "params.msgpack")
+        loaded = load_network(trained)
+        if loaded.model.arch.conv_channels == tuple(conv_channels):
+            save_params(loaded.params, work / "params.msgpack")
+            return str(trained)
+    arch = Architecture(size, conv_channels=tuple(conv_channels))
+    save_params(init_params(arch, jax.random.key(0)), work / "params.msgpack")
     return "random weights"
 
 

@@ -1,12 +1,15 @@
 """The exact search per D: the plain search, the fast search of a git ref and the fast search of this tree.
 
     python benchmarks/search.py --ref HEAD~5 --sizes 16 32 80
+    python benchmarks/search.py --ref HEAD~5 --sizes 32 --conv-channels 32 32 64 \
+        --models results/models/deeper
 
 Per D, on the paper's dataset at ``--step`` and one network (a study's trained
 net from ``--models`` where it has one, else random weights: the speed does
 not depend on them): the plain search (every flipped image through the full
 forward pass) on a sample of ``--plain-candidates`` candidates, and the fast
-search on every candidate, each in its own process on one core as a workflow
+search on every candidate (the paper's net, or ``--conv-channels``, e.g. the
+``deeper`` variant's 32 32 64), each in its own process on one core as a workflow
 job runs, after a warm-up that compiles the shapes. It prints candidates per
 second, the ratios fast/plain and new/ref, the peak memory of each process,
 and how many decisions differ (fast against plain on the sample, the ref's
@@ -33,7 +36,7 @@ def child(args) -> None:
 
     work = Path(args.work)
     images = np.load(work / "images.npy")
-    model = onepixel.CNN(onepixel.Architecture(args.size))
+    model = onepixel.CNN(onepixel.Architecture(args.size, conv_channels=tuple(args.conv_channels)))
     params = common.load_params(work / "params.msgpack")
     if args.method == "plain":
         images = images[: args.plain_images]
@@ -53,11 +56,12 @@ def compare(args) -> None:
         for size in args.sizes:
             with tempfile.TemporaryDirectory() as folder:
                 work = Path(folder)
-                origin = common.network(size, args.step, Path(args.models), work)
+                origin = common.network(size, args.step, Path(args.models), work, args.conv_channels)
                 n_images = len(np.load(work / "images.npy"))
                 plain_images = max(1, -(-args.plain_candidates // (size * size)))
                 base = ["--size", str(size), "--work", str(work), "--plain-images", str(plain_images)]
                 base += ["--plain-chunk", str(args.plain_chunk)]
+                base += ["--conv-channels", *map(str, args.conv_channels)]
                 runs = {
                     name: common.run_child("search.py", tree, [*base, "--method", method, "--name", name])
                     for name, tree, method in (
@@ -100,7 +104,11 @@ def compare(args) -> None:
         "differ: plain",
         f"differ: {args.ref}",
     ]
-    print(f"step {args.step}, one core per process; plain on {args.plain_candidates:,}+ candidates")
+    channels = " ".join(map(str, args.conv_channels))
+    print(
+        f"step {args.step}, conv channels {channels}, one core per process; "
+        f"plain on {args.plain_candidates:,}+ candidates"
+    )
     print(common.markdown(header, rows))
     print("networks: " + "; ".join(origins))
 
@@ -111,6 +119,9 @@ def main(argv=None) -> None:
     parser.add_argument("--plain-candidates", type=int, default=16384)
     parser.add_argument("--plain-chunk", type=int, default=1024, help="plain candidates per jitted call")
     parser.add_argument("--plain-images", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--conv-channels", type=int, nargs="+", default=[32, 32], help="conv blocks (default: 32 32)"
+    )
     args = parser.parse_args(argv)
     (child if args.child else compare)(args)
 

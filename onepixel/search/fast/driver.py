@@ -15,11 +15,13 @@ from onepixel.search.fast import kernels
 from onepixel.search.fast.kernels import (
     IMAGES_PER_FORWARD,
     IMAGES_PER_MARGIN_STEP,
+    PATCHES_PER_PREFIX_CALL,
     WINDOWS_PER_CALL,
     forward_rows,
     label_margins,
     last_change_matrix,
     prefix_changes,
+    prefix_outputs,
 )
 from onepixel.search.fast.keys import PackedImages, ValueImages, unique_keys
 from onepixel.search.fast.plan import axis_plan, input_width
@@ -159,32 +161,35 @@ class BandSearch:
         self.stats.unique_patches += offset
         total, total_originals = bucket(offset, WINDOWS_PER_CALL), bucket(n_originals, WINDOWS_PER_CALL)
         channels = self.images.shape[3:]
-        flipped_batch = np.zeros((total, width, width, *channels), np.float32)
-        flipped_batch[:offset] = np.concatenate(flipped)
         originals_batch = np.zeros((total_originals, width, width, *channels), np.float32)
         originals_batch[:n_originals] = np.concatenate(originals)
-        original_index = np.zeros(total, np.int32)  # padding rows: original 0, change dropped
-        original_index[:offset] = np.concatenate(original_of)
-        change = np.asarray(
-            prefix_changes(
-                self.params,
-                originals_batch,
-                original_index,
-                flipped_batch,
-                self.matrix,
-                self.arch.pool,
-                self.n_prefix,
-            )
-        )
+        before = prefix_outputs(self.params, originals_batch, self.arch.pool, self.n_prefix)
+        flipped, original_of = np.concatenate(flipped), np.concatenate(original_of)
+        parts = []
+        for start in range(0, offset, PATCHES_PER_PREFIX_CALL):
+            count = min(PATCHES_PER_PREFIX_CALL, offset - start)
+            rows = min(bucket(count, WINDOWS_PER_CALL), PATCHES_PER_PREFIX_CALL)
+            # Padding rows: original 0, unflipped; their change is dropped.
+            flipped_rows = np.zeros((rows, width, width, *channels), np.float32)
+            flipped_rows[:count] = flipped[start : start + count]
+            original_rows = np.zeros(rows, np.int32)
+            original_rows[:count] = original_of[start : start + count]
+            args = (self.params, before, original_rows, flipped_rows, self.matrix, self.arch.pool)
+            parts.append((count, prefix_changes(*args, self.n_prefix)))
+        parts = [np.asarray(part) for _, part in parts]  # views of XLA's buffers, no copy
         table = np.zeros((total, *span, self.channels), np.float32)
-        full = plan.change_width
+        full, step = plan.change_width, PATCHES_PER_PREFIX_CALL
         for start, count, drow, dcol in placements:
             # Cells outside the span are outside the map or dropped by pooling.
             r0, r1 = max(0, -drow), min(full, span[0] - drow)
             c0, c1 = max(0, -dcol), min(full, span[1] - dcol)
-            if r0 < r1 and c0 < c1:
-                table[start : start + count, r0 + drow : r1 + drow, c0 + dcol : c1 + dcol] = change[
-                    start : start + count, r0:r1, c0:c1
+            if r0 >= r1 or c0 >= c1:
+                continue
+            # A pixel's patches may run over the end of one call's rows into the next.
+            for first in range(start - start % step, start + count, step):
+                lo, hi = max(start, first), min(start + count, first + step)
+                table[lo:hi, r0 + drow : r1 + drow, c0 + dcol : c1 + dcol] = parts[first // step][
+                    lo - first : hi - first, r0:r1, c0:c1
                 ]
         table = self.stats.wait(jax.device_put(table))
         self.stats.seconds_tables += time.perf_counter() - started

@@ -20,6 +20,10 @@ IMAGES_PER_MARGIN_STEP = 256
 # Memory for one band of the last conv block's base pre-activations (all
 # images, a range of rows); bands overlap by a span, so larger is cheaper.
 BAND_BYTES = 2 << 30
+# Flipped patches per call of the prefix tables: a fixed size (and powers of
+# two below it for the last rows), so a table's rows are not padded to the
+# next power of two, and the prefix's conv maps of a call stay small.
+PATCHES_PER_PREFIX_CALL = 8192
 # Images per call of the base pass (its first conv map is the largest buffer).
 IMAGES_PER_FORWARD = 256
 
@@ -53,20 +57,21 @@ def last_change_matrix(params, arch: Architecture, region: int) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames=("pool", "n_prefix"))
-def prefix_changes(params, originals, original_of, flipped, matrix, pool: int, n_prefix: int):
+def prefix_outputs(params, patches, pool: int, n_prefix: int):
+    """The prefix blocks' pooled output (the last block's input) of each patch."""
+    return conv_stack(params, patches, pool, n_prefix)[1][-1] if n_prefix else patches
+
+
+@partial(jax.jit, static_argnames=("pool", "n_prefix"))
+def prefix_changes(params, before, original_of, flipped, matrix, pool: int, n_prefix: int):
     """Last-block pre-activation change (M, c, c, C) of each flipped patch.
 
-    ``flipped[m]`` is ``originals[original_of[m]]`` with one pixel flipped.
-    The prefix blocks run once per original (pixels of a chunk share them)
-    and once per flipped patch; their pooled difference is the delta of the
-    last block's input (exactly zero on cells the flipped pixel does not feed).
+    ``flipped[m]`` is patch ``original_of[m]`` with one pixel flipped;
+    ``before`` the originals' ``prefix_outputs`` (pixels of a chunk share
+    them). The pooled difference is the delta of the last block's input
+    (exactly zero on cells the flipped pixel does not feed).
     """
-    if n_prefix:
-        before = conv_stack(params, originals, pool, n_prefix)[1][-1][original_of]
-        after = conv_stack(params, flipped, pool, n_prefix)[1][-1]
-    else:
-        before, after = originals[original_of], flipped
-    delta = after - before
+    delta = prefix_outputs(params, flipped, pool, n_prefix) - before[original_of]
     width = math.isqrt(matrix.shape[1] // params[f"Conv_{n_prefix}"]["kernel"].shape[-1])
     return (delta.reshape(len(flipped), -1) @ matrix).reshape(len(flipped), width, width, -1)
 
