@@ -56,6 +56,16 @@ def test_axis_plan_spans_cover_every_reached_cell():
     assert (deep.region, deep.patch_width) == (3, (3 * 2 + 2) * 2 + 2)
     # Small D: the whole 2x2 last map is the widest span.
     assert axis_plan(Architecture(16)).span_width.max() == 2
+    # A flip's field (the inputs its reached prefix cells depend on, the key its
+    # patches are deduplicated by) holds the pixel and lies in its patch; it is
+    # narrower than the patch where the flip reaches fewer prefix cells.
+    for each, fields in ((plan, {4, 6}), (plan5, {6, 8, 10}), (deep, {10, 14, 18})):
+        pixels = np.flatnonzero(each.reaches)
+        start, width = each.field_start[pixels], each.field_width[pixels]
+        assert set(width) == fields
+        assert (start <= pixels).all() and (pixels < start + width).all()
+        assert (start >= each.patch_start[pixels]).all()
+        assert (start + width <= each.patch_start[pixels] + each.patch_width).all()
 
 
 def test_packed_window_keys_match_the_pixels():

@@ -140,7 +140,7 @@ class BandSearch:
         flipped, original_of, placements, offset = [], [], [], 0
         # Pixels of a chunk often share a patch start: dedup its patches and
         # run the prefix on them once.
-        shared, originals, n_originals = {}, [], 0
+        shared, fields, originals, n_originals = {}, {}, [], 0
         for j, (row, col) in enumerate(chunk):
             top, left = plan.patch_start[row], plan.patch_start[col]
             if (top, left) not in shared:
@@ -150,13 +150,20 @@ class BandSearch:
                 originals.append(patches)
                 n_originals += len(patches)
             patches, inverse, first_original = shared[top, left]
-            flip = patches.copy()
+            # The change depends on the pixel's field only (narrower than the
+            # patch where the flip reaches fewer cells): one flip per distinct field.
+            field = (*plan.field_start[[row, col]], *plan.field_width[[row, col]])
+            if field not in fields:
+                fields[field] = unique_keys(self.packed.window_keys(reps, *field))
+            first_field, inverse_field = fields[field]
+            chosen = inverse[first_field]  # the patch of each distinct field
+            flip = patches[chosen]
             flip[:, row - top, col - left] = self.changed(flip[:, row - top, col - left])
             flipped.append(flip)
-            original_of.append(np.arange(first_original, first_original + len(patches)))
-            index[j] = offset + inverse
-            placements.append((offset, len(patches), plan.change_offset[row], plan.change_offset[col]))
-            offset += len(patches)
+            original_of.append(first_original + chosen)
+            index[j] = offset + inverse_field
+            placements.append((offset, len(chosen), plan.change_offset[row], plan.change_offset[col]))
+            offset += len(chosen)
         index[len(chunk) :] = index[0]  # padding pixels repeat the first one
         self.stats.unique_patches += offset
         total, total_originals = bucket(offset, WINDOWS_PER_CALL), bucket(n_originals, WINDOWS_PER_CALL)

@@ -45,6 +45,8 @@ class AxisPlan:
     change_offset: np.ndarray  # span conv cell of the tabulated change's first cell
     window_start: np.ndarray  # input window the (window, pixel) change depends on:
     window_stop: np.ndarray  # shared by all pixels of a span, the dedup key
+    field_start: np.ndarray  # input window the pixel's reached prefix cells depend on:
+    field_width: np.ndarray  # inside its patch, the dedup key of its flipped patches
     patch_width: int  # input pixels of a prefix patch
     region: int  # last-block input cells (pooled cells of the prefix) a patch yields
     change_width: int  # last-block conv cells a patch's delta reaches
@@ -78,13 +80,17 @@ def axis_plan(arch: Architecture) -> AxisPlan:
     patch_width = input_width(arch, region, n_prefix)
 
     patch_start, span_start, span_width, change_offset, window = (np.zeros(size, np.int64) for _ in range(5))
-    window_stop = np.zeros(size, np.int64)
+    window_stop, field_start, field_width = (np.zeros(size, np.int64) for _ in range(3))
     for pixel in np.flatnonzero(reaches):
         first_input = min(prefix[pixel][0], prev_size - region)
         lo, hi = last[pixel]
         width = widest if hi - lo + 1 == widest else max(widest - 1, 1)
         start = min(lo, last_pooled - width)
         patch_start[pixel] = first_input * scale
+        # The cells the flip reaches depend on these inputs only: patches that
+        # differ elsewhere give the same change.
+        field_start[pixel] = prefix[pixel][0] * scale
+        field_width[pixel] = input_width(arch, prefix[pixel][1] - prefix[pixel][0] + 1, n_prefix)
         span_start[pixel], span_width[pixel] = start, width
         # The change's conv cells start k - 1 before the patch's first output cell.
         change_offset[pixel] = first_input - k + 1 - start * p
@@ -103,6 +109,8 @@ def axis_plan(arch: Architecture) -> AxisPlan:
         change_offset=change_offset,
         window_start=window,
         window_stop=window_stop,
+        field_start=field_start,
+        field_width=field_width,
         patch_width=patch_width,
         region=region,
         change_width=change_width,
