@@ -146,22 +146,25 @@ class BandSearch:
             if (top, left) not in shared:
                 first, inverse = unique_keys(self.packed.window_keys(reps, top, left, width, width))
                 patches = self.images[reps[first], top : top + width, left : left + width]
-                shared[top, left] = patches, inverse, n_originals
+                shared[top, left] = patches, inverse, n_originals, reps[first]
                 originals.append(patches)
                 n_originals += len(patches)
-            patches, inverse, first_original = shared[top, left]
+            patches, inverse, first_original, patch_reps = shared[top, left]
             # The change depends on the pixel's field only (narrower than the
-            # patch where the flip reaches fewer cells): one flip per distinct field.
+            # patch where the flip reaches fewer cells): one flip per distinct
+            # field, found among the patch's distinct contents.
             field = (*plan.field_start[[row, col]], *plan.field_width[[row, col]])
-            if field not in fields:
-                fields[field] = unique_keys(self.packed.window_keys(reps, *field))
-            first_field, inverse_field = fields[field]
-            chosen = inverse[first_field]  # the patch of each distinct field
+            if field[2:] == (width, width):
+                chosen = field_of_patch = np.arange(len(patches))
+            else:
+                if (top, left, *field) not in fields:
+                    fields[top, left, *field] = unique_keys(self.packed.window_keys(patch_reps, *field))
+                chosen, field_of_patch = fields[top, left, *field]
             flip = patches[chosen]
             flip[:, row - top, col - left] = self.changed(flip[:, row - top, col - left])
             flipped.append(flip)
             original_of.append(first_original + chosen)
-            index[j] = offset + inverse_field
+            index[j] = offset + field_of_patch[inverse]
             placements.append((offset, len(chosen), plan.change_offset[row], plan.change_offset[col]))
             offset += len(chosen)
         index[len(chunk) :] = index[0]  # padding pixels repeat the first one
