@@ -129,7 +129,7 @@ class BandSearch:
         return self._zeros[rows, pixels]
 
     def prefix_tables(self, chunk, reps: np.ndarray, per_chunk: int, span: tuple[int, int]):
-        """Tabulated last-conv changes of each chunk pixel's unique patches, placed on the span.
+        """Tabulated last-conv changes of each chunk pixel's unique fields, placed on the span.
 
         Returns the table (T, span rows, span cols, C) and, per pixel and
         window, its row in the table. Stage "prefix tables".
@@ -185,8 +185,8 @@ class BandSearch:
             original_rows = np.zeros(rows, np.int32)
             original_rows[:count] = original_of[start : start + count]
             args = (self.params, before, original_rows, flipped_rows, self.matrix, self.arch.pool)
-            parts.append((count, prefix_changes(*args, self.n_prefix)))
-        parts = [np.asarray(part) for _, part in parts]  # views of XLA's buffers, no copy
+            parts.append(prefix_changes(*args, self.n_prefix))
+        parts = [np.asarray(part) for part in parts]  # views of XLA's buffers, no copy
         table = np.zeros((total, *span, self.channels), np.float32)
         full, step = plan.change_width, PATCHES_PER_PREFIX_CALL
         for start, count, drow, dcol in placements:
