@@ -180,6 +180,96 @@ def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
     assert sorted(queries.known) == sorted({-1, *single.tolist()})
 
 
+def searched_flips(model, params, images, labels):
+    cube = onepixel.flip_search(model, params, images, labels)
+    return attacks.SearchedFlips(
+        cube["misclassified"].values, cube["margin"].values, cube["base_margin"].values
+    )
+
+
+def test_answers_from_a_search_give_each_attack_the_same_results(planted):
+    """The same queries answered from an exhaustive search of the net: the same flips and counts,
+    and DE asks the network nothing about a one-pixel proposal."""
+    model, params, images, labels, _ = planted
+    answers = searched_flips(model, params, images, labels)
+    runs = {
+        "random": lambda a: attacks.random_attack(
+            model, params, images, labels, budget=20, seed=3, answers=a
+        ),
+        "gradient": lambda a: attacks.gradient_attack(model, params, images, labels, budget=30, answers=a),
+        "de": lambda a: attacks.de_attack(model, params, images, labels, max_iter=5, seed=1, answers=a),
+    }
+    for name, run in runs.items():
+        asked, answered = run(None), run(answers)
+        for field in ("found", "row", "col", "queries"):
+            np.testing.assert_array_equal(getattr(answered, field), getattr(asked, field), err_msg=name)
+        assert answered.found.any(), name
+    np.testing.assert_array_equal(answered.extra["classified"], asked.extra["classified"])
+
+
+def test_de_answers_one_pixel_proposals_from_the_search_and_classifies_the_rest():
+    rng = np.random.default_rng(5)
+    model = Planted()
+    params = {
+        "Dense_0": {
+            "kernel": jnp.asarray(rng.normal(size=(SIZE * SIZE, 2)), jnp.float32),
+            "bias": jnp.asarray([0.3, -0.2], jnp.float32),
+        }
+    }
+    probabilities = jax.jit(
+        lambda b: jax.nn.softmax(
+            model.apply({"params": params}, b.reshape(-1, SIZE, SIZE).astype(jnp.float32))
+        )
+    )
+    image = planted_images()[1]
+    label = int(np.argmax(np.asarray(probabilities(image[None]))[0]))
+    flips = attacks.base.flipped(image, np.arange(SIZE * SIZE))
+    logits = np.asarray(
+        model.apply({"params": params}, np.concatenate([flips, image[None]]).astype(np.float32))
+    )
+    margins = logits[:, label] - logits[:, 1 - label]
+    known = attacks.de.probabilities_from_margins(margins, label)
+    np.testing.assert_allclose(
+        known, np.asarray(probabilities(np.concatenate([flips, image[None]]))), rtol=1e-5
+    )
+    calls = []
+
+    def recorded(batch):
+        calls.append(len(batch))
+        return probabilities(batch)
+
+    queries = attacks.de._OneImageQueries(recorded, image, chunk=16, smallest=8, answers=known)
+    proposals = np.concatenate([flips[[3, 9, 3]], image[None], flips[9:10]])
+    np.testing.assert_array_equal(queries(proposals), known[[3, 9, 3, -1, 9]])
+    assert calls == [] and queries.queries == 5 and queries.classified == 3
+    two = image.copy()
+    two.reshape(-1)[[0, 1]] ^= 1
+    np.testing.assert_allclose(queries(two[None]), np.asarray(probabilities(two[None])), rtol=1e-6)
+    assert calls == [8] and queries.classified == 4
+
+
+def test_probabilities_from_margins_round_as_the_softmax_of_the_logits():
+    margins = np.array([-40.0, -3.5, -1e-3, 0.0, 2e-7, 0.7, 17.0, 40.0], np.float32)
+    for label in (0, 1):
+        logits = np.zeros((len(margins), 2), np.float32)
+        logits[:, label] = margins
+        expected = np.asarray(jax.nn.softmax(jnp.asarray(logits)))
+        got = attacks.de.probabilities_from_margins(margins, label)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-30)
+        assert got[-1, label] == expected[-1, label] == 1.0  # saturates where the network's does
+
+
+def test_searched_flips_of_other_images_are_refused(planted):
+    model, params, images, labels, _ = planted
+    answers = searched_flips(model, params, images[:3], labels[:3])
+    with pytest.raises(ValueError, match=r"searched flips of \(3, 8, 8\) images; the attack has \(4, 8, 8\)"):
+        attacks.random_attack(model, params, images[:4], labels[:4], budget=5, seed=0, answers=answers)
+    with pytest.raises(ValueError, match="must both be"):
+        attacks.SearchedFlips(np.zeros((2, 8, 8), bool), np.zeros((2, 8, 7)), np.zeros(2))
+    with pytest.raises(ValueError, match="base_margin"):
+        attacks.SearchedFlips(np.zeros((2, 8, 8), bool), np.zeros((2, 8, 8)), np.zeros(3))
+
+
 def test_the_art_wrapper_binarises_and_keeps_rows_and_columns():
     """ART proposes grey values, channels first (m, 1, D, D): binarised at 0.5, the pixel stays (2, 3)."""
     assert attacks.binarise([0.0, 0.49, 0.5, 1.0]).tolist() == [0, 0, 1, 1]

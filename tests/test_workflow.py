@@ -180,6 +180,41 @@ def test_the_search_jobs_summary_is_that_of_its_stored_cube(tiny_study, tmp_path
         assert int(in_job["pixel_adversarial"].values.sum()) == in_job.attrs["n_adversarial"] > 0
 
 
+def test_the_attack_jobs_answers_from_the_cube_are_the_networks(tiny_study, tmp_path):
+    """The attack stage answers the attacks' flips from the net's cube: the same results as asking the net."""
+    from onepixel.study.attack_stage import run_attacks
+
+    work, cfg = tiny_study
+    size, step, seed = cfg["sizes"][-1], cfg["angle_steps"][0], cfg["seeds"][-1]
+    net = Path("paper") / f"D{size}_step{step}"
+    cube = work / "results" / "search" / net / f"seed{seed}.nc"
+    config = json.loads(read_search(cube).attrs["onepixel_config"])
+    config["attacks"].update(enabled=True, random_budget=100, gradient_budget=40, vulnerable_per_net=6)
+    files = {}
+    for answers in (True, False):
+        config["attacks"]["answers_from_search"] = answers
+        out = {method: tmp_path / f"{method}_{answers}.nc" for method in ("random", "gradient")}
+        run_attacks(
+            work / "results" / "datasets" / f"D{size}_step{step}.nc",
+            cube,
+            work / "results" / "models" / net / f"seed{seed}" / "params.msgpack",
+            work / "results" / "models" / net / f"seed{seed}" / "summary.json",
+            size,
+            step,
+            seed,
+            config,
+            out,
+        )
+        files[answers] = out
+    for method in ("random", "gradient"):
+        with xr.open_dataset(files[True][method]) as answered, xr.open_dataset(files[False][method]) as asked:
+            assert answered.attrs["onepixel_settings"] != asked.attrs["onepixel_settings"]
+            assert answered["found"].values.any()
+            xr.testing.assert_identical(
+                answered.drop_vars("seconds").drop_attrs(), asked.drop_vars("seconds").drop_attrs()
+            )
+
+
 @pytest.mark.slow
 def test_tiny_study_contents_are_consistent(tiny_study):
     work, cfg = tiny_study

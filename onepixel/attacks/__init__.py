@@ -8,10 +8,19 @@
   the label margin, tried in that order.
 
 Each returns an ``AttackResult``; ``verify_flips`` re-checks its successes and
-``onepixel.attacks.scores`` scores them against a search's cube.
+``onepixel.attacks.scores`` scores them against a search's cube. Each takes
+``answers=SearchedFlips(...)``, a search's decisions and margins for every
+flip of the attacked images, to answer its queries from.
 """
 
-from onepixel.attacks.base import NOT_FOUND, AttackResult, binarise, make_label_fn, verify_flips
+from onepixel.attacks.base import (
+    NOT_FOUND,
+    AttackResult,
+    SearchedFlips,
+    binarise,
+    make_label_fn,
+    verify_flips,
+)
 from onepixel.attacks.de import de_attack
 from onepixel.attacks.gradient import gradient_attack, gradient_ranks, margin_gradients
 from onepixel.attacks.random_flips import random_attack
@@ -19,6 +28,7 @@ from onepixel.attacks.random_flips import random_attack
 __all__ = [
     "NOT_FOUND",
     "AttackResult",
+    "SearchedFlips",
     "binarise",
     "de_attack",
     "gradient_attack",

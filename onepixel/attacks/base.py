@@ -4,7 +4,8 @@ An attack's result per image: ``found``, the flipped pixel, ``queries`` (images
 classified), ``seconds``. ``verify_flips`` re-checks every reported success:
 exactly one pixel differs, and a plain forward pass classifies it differently
 from the image's label. Scoring against the exhaustive search's cube is in
-``onepixel.attacks.scores``.
+``onepixel.attacks.scores``. ``SearchedFlips`` hands an attack the answers an
+exhaustive search of the same net already holds for every one-pixel flip.
 """
 
 from __future__ import annotations
@@ -30,6 +31,45 @@ class AttackResult:
     seconds: np.ndarray  # float (n,)
     ranks: np.ndarray | None = None  # gradient: (n, D*D) pixel order, most promising first
     extra: dict = field(default_factory=dict)
+
+
+class SearchedFlips:
+    """Every one-pixel flip of each attacked image, as an exhaustive search of the same net classified it.
+
+    Given to an attack (``answers=``), its queries of one-pixel flips are
+    answered from here instead of by a forward pass each: the attack asks the
+    same questions and counts them as before (``queries``), but its seconds
+    no longer include the network's. ``misclassified`` (n, D, D) bool: the
+    flipped image's class differs from the image's label (the search's exact
+    decision); ``margin`` (n, D, D): the label's logit minus the best other
+    after the flip; ``base_margin`` (n,): the unflipped image's. The margins
+    are the search's (within its stated tolerance of a forward pass's, near
+    zero re-checked by one), so an attack that compares them, as DE does, can
+    take another path where two flips tie within rounding.
+    """
+
+    def __init__(self, misclassified, margin, base_margin):
+        self.misclassified = np.asarray(misclassified, dtype=bool)
+        self.margin = np.asarray(margin, dtype=np.float32)
+        self.base_margin = np.asarray(base_margin, dtype=np.float32)
+        if self.misclassified.ndim != 3 or self.margin.shape != self.misclassified.shape:
+            raise ValueError(
+                f"SearchedFlips: misclassified {self.misclassified.shape} and margin {self.margin.shape} "
+                "must both be (images, D, D)"
+            )
+        if self.base_margin.shape != self.margin.shape[:1]:
+            raise ValueError(
+                f"SearchedFlips: base_margin {self.base_margin.shape}; use one per image, "
+                f"({self.margin.shape[0]},)"
+            )
+
+    def check_images(self, images: np.ndarray) -> None:
+        """Refuse answers of other images than the attack's (their count and D)."""
+        if self.margin.shape != images.shape:
+            raise ValueError(
+                f"answers: searched flips of {self.margin.shape} images; the attack has {images.shape}: "
+                "pass the search's flips of the attacked images, in their order"
+            )
 
 
 def empty_result(n: int) -> AttackResult:
@@ -71,17 +111,34 @@ def flipped(image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return batch.reshape(len(pixels), *image.shape)
 
 
-def try_in_order(predict, image, label, order, budget, chunk) -> tuple[int, int]:
+def flips_misclassified(predict, image, label, chunk: int, answers=None):
+    """Flat pixels (at most ``chunk``) -> whether each one's flip is misclassified.
+
+    From the network (``predict``), in batches padded to ``chunk`` (one
+    compiled shape), or from a search's ``answers`` (D, D) for this image.
+    """
+    if answers is not None:
+        flat = answers.reshape(-1)
+        return lambda pixels: flat[pixels]
+
+    def classify(pixels):
+        padded = np.concatenate([pixels, np.repeat(pixels[-1:], chunk - len(pixels))])
+        return np.asarray(predict(flipped(image, padded)))[: len(pixels)] != label
+
+    return classify
+
+
+def try_in_order(misclassified, order, budget, chunk) -> tuple[int, int]:
     """Flip pixels in ``order`` until the first misclassification; (flat pixel or NOT_FOUND, queries).
 
-    Flips are classified ``chunk`` at a time for speed, but the queries are
-    counted as if one at a time: up to and including the first success.
+    ``misclassified``: see ``flips_misclassified``. Flips are classified
+    ``chunk`` at a time for speed, but the queries are counted as if one at
+    a time: up to and including the first success.
     """
     order = order[:budget]
     for start in range(0, len(order), chunk):
         pixels = order[start : start + chunk]
-        padded = np.concatenate([pixels, np.repeat(pixels[-1:], chunk - len(pixels))])
-        wrong = np.asarray(predict(flipped(image, padded)))[: len(pixels)] != label
+        wrong = misclassified(pixels)
         if wrong.any():
             first = int(np.argmax(wrong))
             return int(pixels[first]), start + first + 1

@@ -51,13 +51,19 @@ class _OneImageQueries:
     happens to ask for. The same run gives the same bits; another batch
     length may not on every CPU (XLA's kernels can sum a batch of 128 in
     another order than one of 16), so DE's trajectory is the host's.
+
+    ``answers`` (D² + 1, classes): the probabilities of every flip (flat
+    pixel order) and, last, of the image, to answer one-pixel proposals from
+    instead of the network; ``classified`` then counts the distinct images
+    the answers gave, as the network would have classified them.
     """
 
-    def __init__(self, probabilities_fn, image: np.ndarray, chunk: int = 128, smallest: int = 16):
+    def __init__(self, probabilities_fn, image: np.ndarray, chunk=128, smallest=16, answers=None):
         self.probabilities_fn = probabilities_fn
         self.image = image.reshape(-1).astype(np.uint8)
         self.chunk = chunk
         self.smallest = smallest
+        self.answers = answers
         self.known: dict[int, np.ndarray] = {}
         self.queries = 0
         self.classified = 0
@@ -74,6 +80,11 @@ class _OneImageQueries:
         ]
         new = list(dict.fromkeys(k for k in keys if k is not None and k not in self.known))
         several = [i for i, k in enumerate(keys) if k is None]
+        self.classified += len(new) + len(several)
+        if self.answers is not None:
+            # Key -1, the image itself, is the answers' last row.
+            self.known.update((key, self.answers[key]) for key in new)
+            new = []
         batch = np.repeat(self.image[None], len(new) + len(several), axis=0)
         for row, key in enumerate(new):
             if key >= 0:
@@ -91,7 +102,6 @@ class _OneImageQueries:
         return np.stack(rows)
 
     def _classify(self, batch: np.ndarray) -> np.ndarray:
-        self.classified += len(batch)
         parts = []
         for start in range(0, len(batch), self.chunk):
             part = batch[start : start + self.chunk]
@@ -101,13 +111,26 @@ class _OneImageQueries:
         return np.concatenate(parts)
 
 
+def probabilities_from_margins(margins: np.ndarray, label: int) -> np.ndarray:
+    """(m, 2) class probabilities of a two-class net from its margins (the label's logit minus the other's).
+
+    The softmax of the logits (label: margin, other: 0), in float32 and in the
+    order ``jax.nn.softmax`` takes (the largest logit subtracted first), so
+    a probability that rounds to 1 on the network's logits rounds to 1 here.
+    """
+    logits = np.zeros((len(margins), 2), np.float32)
+    logits[:, label] = margins
+    unnormalised = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return unnormalised / unnormalised.sum(axis=1, keepdims=True)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _probabilities(model, size, params, binary):
     """Class probabilities of flat (m, D * D) binary images."""
     return jax.nn.softmax(model.apply({"params": params}, binary.reshape(-1, size, size).astype(jnp.float32)))
 
 
-def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> AttackResult:
+def de_attack(model, params, images, labels, *, max_iter: int, seed: int, answers=None) -> AttackResult:
     """Su et al.'s one-pixel differential evolution, ART's ``PixelAttack`` (th = 1, es = 1), untargeted.
 
     For 2 classes ART refuses ``y``; ``generate(x)`` attacks the predicted
@@ -115,14 +138,22 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> Att
     it misclassifies is reported as not attacked). ``extra["classified"]``:
     per image, the distinct images the network classified (``queries``
     counts every proposal; see ``_OneImageQueries``).
+
+    ``answers``: a ``SearchedFlips`` of these images (a two-class net): the
+    one-pixel proposals are answered from its margins, as the probabilities
+    of the labels' softmax (see ``SearchedFlips`` on ties).
     """
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"de_attack: max_iter={max_iter!r}; use a whole number >= 1")
+    if answers is not None:
+        answers.check_images(images)
     params = jax.device_put(params)  # once, for both functions
     predict_labels = make_label_fn(model, params)
     n, size = len(images), images.shape[-1]
     probabilities_fn = functools.partial(_probabilities, model, size, params)
     n_classes = int(np.asarray(probabilities_fn(np.zeros((16, size * size), np.uint8))).shape[-1])
+    if answers is not None and n_classes != 2:
+        raise ValueError(f"de_attack: answers= needs a two-class net (its margins); this one has {n_classes}")
     current = {}
 
     def predict(x):
@@ -146,7 +177,11 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int) -> Att
         if int(np.asarray(predict_labels(images[i : i + 1]))[0]) != labels[i]:
             continue  # misclassified already: not an attack target
         np.random.seed(seed + i)  # ART's DE draws from NumPy's global generator
-        current["queries"] = _OneImageQueries(probabilities_fn, images[i])
+        known = None
+        if answers is not None:
+            margins = np.append(answers.margin[i].reshape(-1), answers.base_margin[i])
+            known = probabilities_from_margins(margins, int(labels[i]))
+        current["queries"] = _OneImageQueries(probabilities_fn, images[i], answers=known)
         started = time.perf_counter()
         adversarial = attack.generate(images[i : i + 1, None].astype(np.float32))
         seconds = time.perf_counter() - started

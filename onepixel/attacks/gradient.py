@@ -17,6 +17,7 @@ from onepixel.attacks.base import (
     AttackResult,
     check_budget,
     empty_result,
+    flips_misclassified,
     make_label_fn,
     record,
     try_in_order,
@@ -44,9 +45,17 @@ def gradient_ranks(model, params, images, labels) -> np.ndarray:
     return np.argsort(change.reshape(len(images), -1), axis=1, kind="stable")
 
 
-def gradient_attack(model, params, images, labels, *, budget: int, chunk: int = 64) -> AttackResult:
-    """Flips in the gradient's order until the first success or ``budget``; the order is kept for recall@k."""
+def gradient_attack(
+    model, params, images, labels, *, budget: int, chunk: int = 64, answers=None
+) -> AttackResult:
+    """Flips in the gradient's order until the first success or ``budget``; the order is kept for recall@k.
+
+    ``answers``: a ``SearchedFlips`` of these images, to answer the flips'
+    queries from (the gradients are still the network's).
+    """
     check_budget(budget)
+    if answers is not None:
+        answers.check_images(images)
     predict = make_label_fn(model, params)
     n, size = len(images), images.shape[-1]
     result = empty_result(n)
@@ -55,7 +64,9 @@ def gradient_attack(model, params, images, labels, *, budget: int, chunk: int = 
     rank_seconds = (time.perf_counter() - started) / max(n, 1)
     for i in range(n):
         started = time.perf_counter()
-        pixel, queries = try_in_order(predict, images[i], labels[i], result.ranks[i], budget, chunk)
+        known = None if answers is None else answers.misclassified[i]
+        misclassified = flips_misclassified(predict, images[i], labels[i], chunk, known)
+        pixel, queries = try_in_order(misclassified, result.ranks[i], budget, chunk)
         # One gradient costs about a forward and a backward pass: counted as one query.
         result.queries[i] = queries + 1
         record(result, i, pixel, size, time.perf_counter() - started + rank_seconds)

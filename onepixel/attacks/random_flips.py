@@ -10,15 +10,24 @@ from onepixel.attacks.base import (
     AttackResult,
     check_budget,
     empty_result,
+    flips_misclassified,
     make_label_fn,
     record,
     try_in_order,
 )
 
 
-def random_attack(model, params, images, labels, *, budget: int, seed: int, chunk: int = 64) -> AttackResult:
-    """Single flips in a random order (per image, from ``seed``) until the first success or ``budget``."""
+def random_attack(
+    model, params, images, labels, *, budget: int, seed: int, chunk: int = 64, answers=None
+) -> AttackResult:
+    """Single flips in a random order (per image, from ``seed``) until the first success or ``budget``.
+
+    ``answers``: a ``SearchedFlips`` of these images, to answer the flips'
+    queries from (the same decisions, so the same result but ``seconds``).
+    """
     check_budget(budget)
+    if answers is not None:
+        answers.check_images(images)
     predict = make_label_fn(model, params)
     n, size = len(images), images.shape[-1]
     result = empty_result(n)
@@ -26,6 +35,8 @@ def random_attack(model, params, images, labels, *, budget: int, seed: int, chun
     for i in range(n):
         started = time.perf_counter()
         order = rng.permutation(size * size)
-        pixel, result.queries[i] = try_in_order(predict, images[i], labels[i], order, budget, chunk)
+        known = None if answers is None else answers.misclassified[i]
+        misclassified = flips_misclassified(predict, images[i], labels[i], chunk, known)
+        pixel, result.queries[i] = try_in_order(misclassified, order, budget, chunk)
         record(result, i, pixel, size, time.perf_counter() - started)
     return result

@@ -79,7 +79,13 @@ ATTACK_BUDGET_KEYS = {"de": "de_max_iter", "random": "random_budget", "gradient"
 def attack_settings(config: dict, size: int, method: str) -> dict:
     """What an attack's result on a net depends on: the net's search, which images, the attack's budget."""
     attacks = config["attacks"]
-    chosen = ("vulnerable_per_net", "invulnerable_per_net", "seed", ATTACK_BUDGET_KEYS[method])
+    chosen = (
+        "vulnerable_per_net",
+        "invulnerable_per_net",
+        "seed",
+        "answers_from_search",
+        ATTACK_BUDGET_KEYS[method],
+    )
     return {**search_settings(config, size), "attack": {"method": method, **{k: attacks[k] for k in chosen}}}
 
 
