@@ -7,6 +7,9 @@ one network (a study's trained net from ``--models`` where it has one, else
 random weights), attacked with the same seed by each tree in its own process
 on one core, after a warm-up image. It prints seconds per image, the ratio,
 and whether both found the same flips with the same query counts.
+``--answers``: this tree's attack answers its one-pixel proposals from an
+exhaustive search of the images (made before the clock starts), the ref's
+asks the network, as the attack jobs do with ``attacks.answers_from_search``.
 """
 
 from __future__ import annotations
@@ -34,9 +37,17 @@ def child(args) -> None:
     # The network's own decisions are the labels: every image is an attack target.
     logits = model.apply({"params": params}, images.astype(np.float32))
     labels = np.asarray(logits).argmax(axis=1)
-    de_attack(model, params, images[:1], labels[:1], max_iter=args.max_iter, seed=0)  # warm-up
+    warm_up, attacked = {}, {}
+    if args.answers:
+        from onepixel.attacks import SearchedFlips
+
+        cube = onepixel.flip_search(model, params, images, labels)
+        answers = [cube[name].values for name in ("misclassified", "margin", "base_margin")]
+        warm_up["answers"] = SearchedFlips(*(values[:1] for values in answers))
+        attacked["answers"] = SearchedFlips(*(values[1:] for values in answers))
+    de_attack(model, params, images[:1], labels[:1], max_iter=args.max_iter, seed=0, **warm_up)
     started = time.perf_counter()
-    result = de_attack(model, params, images[1:], labels[1:], max_iter=args.max_iter, seed=0)
+    result = de_attack(model, params, images[1:], labels[1:], max_iter=args.max_iter, seed=0, **attacked)
     seconds = time.perf_counter() - started
     common.report(
         {
@@ -58,7 +69,7 @@ def compare(args) -> None:
                 base = ["--size", str(size), "--work", str(work), "--images", str(args.images)]
                 base += ["--max-iter", str(args.max_iter)]
                 old = common.run_child("de.py", ref_tree, base)
-                new = common.run_child("de.py", common.REPO, base)
+                new = common.run_child("de.py", common.REPO, base + ["--answers"] * args.answers)
                 same = all(old[key] == new[key] for key in ("found", "pixels", "queries"))
                 rows.append(
                     [
@@ -82,7 +93,8 @@ def compare(args) -> None:
         "median queries",
         "same flips and queries",
     ]
-    print(f"step {args.step}, max_iter {args.max_iter}, one core per process")
+    answered = ", this tree's answers from an exhaustive search" if args.answers else ""
+    print(f"step {args.step}, max_iter {args.max_iter}, one core per process{answered}")
     print(common.markdown(header, rows))
 
 
@@ -91,6 +103,7 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default=str(common.REPO / "results" / "models" / "paper"))
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--answers", action="store_true", help="answer this tree's proposals from a search")
     args = parser.parse_args(argv)
     (child if args.child else compare)(args)
 

@@ -269,3 +269,8 @@ def test_the_training_and_de_benchmarks_compare_a_ref_with_this_tree(tmp_path):
     ]
     cells = table_row(run_benchmark("de.py", *de_args), "16")
     assert cells[4].endswith("x") and cells[-1] == "yes"
+    # This tree's proposals answered from a search, the ref's by the network: the same flips and queries.
+    out = run_benchmark("de.py", *de_args, "--answers")
+    assert "this tree's answers from an exhaustive search" in out
+    cells = table_row(out, "16")
+    assert cells[4].endswith("x") and cells[-1] == "yes"
