@@ -18,13 +18,14 @@ from onepixel.attacks.base import NOT_FOUND, AttackResult, binarise, empty_resul
 
 
 @functools.cache
-def _art_classes():
+def art_classes():
     """ART's ``PixelAttack`` and black-box classifier, imported on first use.
 
     Importing all of ART takes seconds (its packages import all of its
     attacks, defences and SciPy's statistics), which the random and
     gradient attacks do not need, and the DE attack needs a few modules of:
     the attack, the classifier, and what the classifier imports when made.
+    The workflow's warm process imports them once for every attack job.
     """
     pixel_threshold, blackbox, *_ = import_art_modules(
         "art.attacks.evasion.pixel_threshold",
@@ -151,7 +152,9 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int, answer
     predict_labels = make_label_fn(model, params)
     n, size = len(images), images.shape[-1]
     probabilities_fn = functools.partial(_probabilities, model, size, params)
-    n_classes = int(np.asarray(probabilities_fn(np.zeros((16, size * size), np.uint8))).shape[-1])
+    # The output's shape from a trace, not a compiled call: with answers, no proposal needs the network.
+    one_image = jax.ShapeDtypeStruct((1, size * size), jnp.uint8)
+    n_classes = int(jax.eval_shape(probabilities_fn, one_image).shape[-1])
     if answers is not None and n_classes != 2:
         raise ValueError(f"de_attack: answers= needs a two-class net (its margins); this one has {n_classes}")
     current = {}
@@ -160,7 +163,7 @@ def de_attack(model, params, images, labels, *, max_iter: int, seed: int, answer
         # ART passes (m, 1, D, D) grey values in [0, 1] (channels first): binarise, then classify.
         return current["queries"](binarise(np.asarray(x).reshape(len(x), size, size)))
 
-    PixelAttack, BlackBoxClassifierNeuralNetwork = _art_classes()
+    PixelAttack, BlackBoxClassifierNeuralNetwork = art_classes()
     classifier = BlackBoxClassifierNeuralNetwork(
         predict, (1, size, size), n_classes, channels_first=True, clip_values=(0, 1)
     )
