@@ -141,14 +141,13 @@ def test_de_classifies_each_distinct_proposal_once(planted):
     assert (classified < result.queries).all()
 
 
-def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
-    """The image itself, single flips (repeated across and within batches) and two-pixel changes."""
-    rng = np.random.default_rng(4)
+def random_planted_net(rng, bias):
+    """The planted architecture with random weights, and its jitted class probabilities of flat images."""
     model = Planted()
     params = {
         "Dense_0": {
             "kernel": jnp.asarray(rng.normal(size=(SIZE * SIZE, 2)), jnp.float32),
-            "bias": jnp.zeros(2, jnp.float32),
+            "bias": jnp.asarray(bias, jnp.float32),
         }
     }
     probabilities = jax.jit(
@@ -156,6 +155,13 @@ def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
             model.apply({"params": params}, b.reshape(-1, SIZE, SIZE).astype(jnp.float32))
         )
     )
+    return model, params, probabilities
+
+
+def test_remembered_answers_equal_a_plain_classification_of_every_proposal():
+    """The image itself, single flips (repeated across and within batches) and two-pixel changes."""
+    rng = np.random.default_rng(4)
+    _, _, probabilities = random_planted_net(rng, [0.0, 0.0])
     image = planted_images()[0].reshape(-1)
     proposals = np.repeat(image[None], 60, axis=0)
     single = rng.integers(0, SIZE * SIZE, 40)  # a few pixels, so most are repeats
@@ -208,19 +214,7 @@ def test_answers_from_a_search_give_each_attack_the_same_results(planted):
 
 
 def test_de_answers_one_pixel_proposals_from_the_search_and_classifies_the_rest():
-    rng = np.random.default_rng(5)
-    model = Planted()
-    params = {
-        "Dense_0": {
-            "kernel": jnp.asarray(rng.normal(size=(SIZE * SIZE, 2)), jnp.float32),
-            "bias": jnp.asarray([0.3, -0.2], jnp.float32),
-        }
-    }
-    probabilities = jax.jit(
-        lambda b: jax.nn.softmax(
-            model.apply({"params": params}, b.reshape(-1, SIZE, SIZE).astype(jnp.float32))
-        )
-    )
+    model, params, probabilities = random_planted_net(np.random.default_rng(5), [0.3, -0.2])
     image = planted_images()[1]
     label = int(np.argmax(np.asarray(probabilities(image[None]))[0]))
     flips = attacks.base.flipped(image, np.arange(SIZE * SIZE))
